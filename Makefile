@@ -1,0 +1,48 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install ingest serve bot eval eval-squad bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+ingest: install
+	$(BIN)/assistant ingest corpus --sync
+
+serve: install
+	$(BIN)/assistant serve
+
+# Installs, ingests corpus/ into data/, serves the API on 127.0.0.1:$${ASSISTANT_PORT:-8000};
+# also starts the Telegram bot when TELEGRAM_BOT_TOKEN is set.
+run: ingest
+	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then \
+		echo "starting the Telegram bot"; \
+		$(BIN)/assistant serve & api=$$!; \
+		trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/assistant bot; \
+	else \
+		$(BIN)/assistant serve; \
+	fi
+
+test: install
+	$(BIN)/python -m pytest -q
+
+eval: install
+	$(BIN)/assistant eval --corpus corpus --questions eval/questions.jsonl
+
+eval-squad: install
+	$(BIN)/assistant eval --dataset ../shared/datasets/squad-it-dev
+
+bench: install
+	$(BIN)/python bench/latency.py
+
+clean:
+	rm -rf data .pytest_cache

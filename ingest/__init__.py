@@ -1,0 +1,1 @@
+"""Ingestion: load files, clean, chunk, embed, write to the store."""

@@ -1,0 +1,132 @@
+"""Passages of ~120–250 words on Italian sentence boundaries, with one sentence of overlap.
+
+Hand-written component: Haystack's DocumentSplitter splits sentences with NLTK, whose data download
+fails offline; pysbd is rule-based and ships its Italian rules.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from haystack import Document, component
+
+from assistant.text import split_sentences
+
+_MD_HEAD = re.compile(r"^#{1,6}\s+(.*)$")
+
+
+@dataclass
+class _Sentence:
+    text: str
+    words: int
+    heading: str
+    is_heading: bool
+    line: int = 0
+
+
+def is_heading_line(line: str) -> bool:
+    """A short line in capitals, a markdown heading, or a short title-like line without final punctuation."""
+    stripped = line.strip()
+    if not stripped or _MD_HEAD.match(stripped):
+        return bool(stripped)
+    words = stripped.split()
+    letters = [c for c in stripped if c.isalpha()]
+    if letters and len(words) <= 14 and sum(c.isupper() for c in letters) / len(letters) > 0.8 and len(letters) > 3:
+        return True
+    return len(words) <= 8 and stripped[-1] not in ".,;:!?\"”)" and stripped[0].isupper() and len(letters) > 3
+
+
+def _sentences(text: str) -> list[_Sentence]:
+    out: list[_Sentence] = []
+    heading = ""
+    after_label = False
+    for line_no, line in enumerate(text.split("\n")):
+        line = line.strip()
+        if not line:
+            continue
+        md = _MD_HEAD.match(line)
+        if md:
+            line = md.group(1).strip()
+        # "Destinatari:" followed by its value: the value is data, not a heading.
+        value_line, after_label = after_label, line.endswith(":") and len(line.split()) <= 5
+        if md or (is_heading_line(line) and not value_line):
+            heading = line.rstrip(":").strip()
+            out.append(_Sentence(line, len(line.split()), heading, True, line_no))
+            continue
+        for s in split_sentences(line):
+            n = len(s.split())
+            if n > 250:  # a run-on "sentence" (lists, tables): cut it into word windows
+                toks = s.split()
+                for i in range(0, n, 200):
+                    part = " ".join(toks[i : i + 200])
+                    out.append(_Sentence(part, len(part.split()), heading, False, line_no))
+            else:
+                out.append(_Sentence(s, n, heading, False, line_no))
+    return out
+
+
+def chunk_text(text: str, min_words: int = 120, max_words: int = 250, overlap: int = 1) -> list[tuple[str, str]]:
+    """Return (passage text, nearest heading) pairs."""
+    sents = _sentences(text)
+    chunks: list[list[_Sentence]] = []
+    current: list[_Sentence] = []
+    count = 0
+    for s in sents:
+        if current and count + s.words > max_words:
+            chunks.append(current)
+            tail = [x for x in current[-overlap:] if not x.is_heading] if overlap else []
+            if s.is_heading:
+                tail = []  # a new section starts clean
+            current, count = list(tail), sum(x.words for x in tail)
+        current.append(s)
+        count += s.words
+        if count >= min_words and s is not None and not s.is_heading and count >= max_words * 0.9:
+            chunks.append(current)
+            tail = current[-overlap:] if overlap else []
+            current, count = list(tail), sum(x.words for x in tail)
+    if current and (not chunks or any(x not in chunks[-1] for x in current)):
+        new_words = sum(x.words for x in current if x not in chunks[-1]) if chunks else count
+        if chunks and new_words < min_words / 3 and sum(x.words for x in chunks[-1]) + new_words <= max_words * 1.2:
+            chunks[-1].extend(x for x in current if x not in chunks[-1])
+        else:
+            chunks.append(current)
+    result = []
+    for chunk in chunks:
+        body = _join(chunk)
+        heading = next((x.heading for x in chunk if not x.is_heading and x.heading), "") or next(
+            (x.heading for x in chunk if x.heading), ""
+        )
+        if body.strip():
+            result.append((body, heading))
+    return result
+
+
+def _join(chunk: list[_Sentence]) -> str:
+    """Sentences of one source line stay on one line; lines stay lines (labels, lists, headings)."""
+    parts: list[str] = []
+    prev_line: int | None = None
+    for s in chunk:
+        if prev_line is not None:
+            parts.append(" " if s.line == prev_line else "\n")
+        parts.append(s.text)
+        prev_line = s.line
+    return "".join(parts).strip()
+
+
+@component
+class SentenceChunker:
+    """Splits each Document into passages; each keeps the source meta plus heading and position."""
+
+    def __init__(self, min_words: int = 120, max_words: int = 250, overlap_sentences: int = 1) -> None:
+        self.min_words, self.max_words, self.overlap = min_words, max_words, overlap_sentences
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        out: list[Document] = []
+        for doc in documents:
+            for position, (body, heading) in enumerate(
+                chunk_text(doc.content or "", self.min_words, self.max_words, self.overlap)
+            ):
+                out.append(Document(content=body, meta={**doc.meta, "heading": heading, "position": position}))
+        return {"documents": out}

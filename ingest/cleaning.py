@@ -1,0 +1,87 @@
+"""Text cleaning for web-scraped pages.
+
+Hand-written component: Haystack's DocumentCleaner removes empty lines and repeated substrings but knows
+neither Italian web boilerplate nor headings glued to the previous sentence ("…sostenibile.L'ACCORDO").
+"""
+
+from __future__ import annotations
+
+import re
+
+from haystack import Document, component
+
+_INLINE_BOILERPLATE = [
+    re.compile(r"Questo indirizzo (?:e-?mail|email) è protetto dagli spambots\.?\s*(?:È|E') necessario abilitare "
+               r"(?:il )?JavaScript per vederlo\.?", re.IGNORECASE),
+    re.compile(r"(?:Questo sito|Il sito) (?:utilizza|usa) (?:i )?cookie[^.\n]*\.?", re.IGNORECASE),
+]
+_LINE_BOILERPLATE = re.compile(
+    r"^(?:condividi|stampa|torna su|leggi (?:tutto|di più)|aggiornato al:?|article id:?|\d{6,}|"
+    r"- le newsletter|- i canali social|cookie policy|privacy policy|accetta(?: tutti)?(?: i cookie)?|"
+    r"skip to content|vai al contenuto|menu|home)$",
+    re.IGNORECASE,
+)
+# "…sostenibile.L'ACCORDO": sentence end glued to the next word; a heading if the next words are in capitals.
+_GLUED = re.compile(r"(?<=[a-zà-ÿ0-9\)\]\"”’»])([.!?])(?=[A-ZÀ-Ý])")
+_CAPS_HEAD = re.compile(r"^[A-ZÀ-Ý0-9][A-ZÀ-Ý0-9'’ \-–,&/]{3,}")
+_BULLETS = re.compile(r"^[\s•·▪◦●\-–*]+(?=\S)")
+
+
+def _unglue(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _GLUED.finditer(text):
+        out.append(text[pos : m.end()])
+        rest = text[m.end() : m.end() + 80]
+        head = _CAPS_HEAD.match(rest)
+        is_heading = head is not None and len(head.group(0).split()) >= 2 or (
+            head is not None and len(head.group(0).strip()) >= 5
+        )
+        out.append("\n" if is_heading else " ")
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def clean_text(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ").replace("\u200b", "")
+    for pattern in _INLINE_BOILERPLATE:
+        text = pattern.sub(" ", text)
+    text = _unglue(text)
+    lines = []
+    for raw in text.split("\n"):
+        line = re.sub(r"[ \t\f\v]+", " ", raw).strip()
+        line = _BULLETS.sub("", line).strip() if line[:1] in "•·▪◦●" else line
+        if not line or _LINE_BOILERPLATE.match(line) or line in {"“", "”", "\"", "'"}:
+            lines.append("")
+            continue
+        lines.append(line)
+    cleaned = "\n".join(_join_labels(lines))
+    cleaned = re.sub(r"\n{3,}", "\n\n", cleaned)
+    return cleaned.strip()
+
+
+def _join_labels(lines: list[str]) -> list[str]:
+    """'Data Inizio:' on one line and '14/05/2010' on the next become 'Data Inizio: 14/05/2010'."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.endswith(":") and len(line.split()) <= 5 and nxt and not nxt.endswith(":") and len(nxt.split()) <= 20:
+            out.append(f"{line} {nxt}")
+            i += 2
+            continue
+        out.append(line)
+        i += 1
+    return out
+
+
+@component
+class ItalianWebCleaner:
+    """Removes web boilerplate, separates glued headings, collapses whitespace."""
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        out = [Document(content=clean_text(d.content or ""), meta=dict(d.meta)) for d in documents]
+        return {"documents": out}

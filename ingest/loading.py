@@ -1,0 +1,132 @@
+"""File loading with Haystack's converters, plus the checks that make bad input a clear one-line error."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from haystack import Document
+from haystack.dataclasses import ByteStream
+
+SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
+             ".pdf": "pdf", ".docx": "docx"}
+
+
+class LoadError(ValueError):
+    """A file that cannot be turned into text; the message says why, in one line."""
+
+
+@dataclass
+class Loaded:
+    text: str
+    kind: str
+
+
+def doc_id_for(path: Path) -> str:
+    return path.stem
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 if valid, else Windows-1252/Latin-1 (what Italian public sites often serve); binary is refused."""
+    if b"\x00" in data[:8192]:
+        raise LoadError("binary content, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("cp1252", errors="replace") if _cp1252_ok(data) else data.decode("latin-1")
+    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
+    if printable < 0.95 * len(text):
+        raise LoadError("binary content, not text")
+    return text
+
+
+def _cp1252_ok(data: bytes) -> bool:
+    try:
+        data.decode("cp1252")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _converter(kind: str):
+    # Imported on first use: converters pull in trafilatura, pypdf and docx, which an unchanged re-run never needs.
+    from haystack.components.converters import (
+        DOCXToDocument,
+        HTMLToDocument,
+        MarkdownToDocument,
+        PyPDFToDocument,
+        TextFileToDocument,
+    )
+
+    return {
+        "text": TextFileToDocument,
+        "markdown": MarkdownToDocument,
+        "html": HTMLToDocument,
+        "pdf": PyPDFToDocument,
+        "docx": DOCXToDocument,
+    }[kind]()
+
+
+def load_bytes(data: bytes, name: str) -> Loaded:
+    """Convert one file's bytes to text with the Haystack converter for its extension."""
+    suffix = Path(name).suffix.lower()
+    kind = SUPPORTED.get(suffix)
+    if kind is None:
+        raise LoadError(f"unsupported file type '{suffix or name}' (supported: {', '.join(sorted(SUPPORTED))})")
+    if not data.strip():
+        raise LoadError("empty file")
+    meta = {"file_path": name}
+    if kind in ("text", "markdown"):
+        text = decode_text(data)
+        source = ByteStream(data=text.encode("utf-8"), meta={**meta, "encoding": "utf-8"})
+    elif kind == "html":
+        source = ByteStream(data=decode_text(data).encode("utf-8"), meta=meta)
+    else:
+        source = ByteStream(data=data, meta=meta)
+    capture = _Capture()
+    root = logging.getLogger("haystack")
+    root.addHandler(capture)
+    try:
+        docs: list[Document] = _converter(kind).run(sources=[source])["documents"]
+    except Exception as exc:  # noqa: BLE001 - a converter crash is this file's failure, not the run's
+        raise LoadError(f"cannot read {kind}: {exc}") from exc
+    finally:
+        root.removeHandler(capture)
+    text = "\n".join(d.content or "" for d in docs).strip()
+    if not docs:
+        reason = capture.messages[-1] if capture.messages else "converter produced nothing"
+        raise LoadError(f"cannot read {kind}: {_short(reason)}")
+    if not text:
+        raise LoadError("no text found in the file" if kind != "pdf" else "no text layer in the PDF (scanned?)")
+    return Loaded(text=text, kind=kind)
+
+
+def load_file(path: Path) -> Loaded:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"cannot open: {exc.strerror or exc}") from exc
+    return load_bytes(data, path.name)
+
+
+def _short(message: str) -> str:
+    line = " ".join(message.split())
+    for marker in ("Error:", "skipping.", "Skipping it."):
+        if marker in line:
+            line = line.split(marker, 1)[1].strip() or line
+    return line[:200]

@@ -1,0 +1,231 @@
+"""Ingestion run: find files, skip unchanged ones by content hash, index the rest one document at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from haystack import Document, Pipeline
+
+from assistant.config import Settings
+from assistant.embedding import E5DocumentEmbedder, E5SentenceEmbedder
+from assistant.sparse import BM25DocumentEncoder
+from assistant.store import DocumentRecord, Store, norm_key
+
+from .chunking import SentenceChunker, is_heading_line
+from .cleaning import ItalianWebCleaner
+from .loading import LoadError, doc_id_for, is_supported, load_bytes
+from .metadata import METADATA_FILES, metadata_for
+
+log = logging.getLogger("ingest")
+
+# Bump when cleaning/chunking/embedding changes, so unchanged files are re-indexed once.
+PIPELINE_VERSION = "1"
+
+
+@dataclass
+class Failure:
+    path: str
+    reason: str
+
+    def line(self) -> str:
+        return f"FAILED {self.path}: {self.reason}"
+
+
+@dataclass
+class Summary:
+    files: int = 0
+    indexed: int = 0
+    passages: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    removed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def line(self) -> str:
+        return (
+            f"files: {self.files}, indexed: {self.indexed}, passages: {self.passages}, unchanged: {self.unchanged}, "
+            f"skipped: {self.skipped}, failed: {self.failed}, removed: {self.removed}, seconds: {self.seconds:.2f}"
+        )
+
+
+def build_pipeline(settings: Settings, progress: bool = False, sentence_vectors: bool = True) -> Pipeline:
+    """clean → split → sparse (BM25) → dense (e5) → sentence vectors, for already-converted Documents."""
+    pipe = Pipeline()
+    pipe.add_component("clean", ItalianWebCleaner())
+    pipe.add_component(
+        "split",
+        SentenceChunker(settings.chunk_min_words, settings.chunk_max_words, settings.chunk_overlap_sentences),
+    )
+    pipe.add_component("sparse", BM25DocumentEncoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avgdl))
+    pipe.add_component("dense", E5DocumentEmbedder(progress=progress))
+    pipe.connect("clean.documents", "split.documents")
+    pipe.connect("split.documents", "sparse.documents")
+    pipe.add_component("sentences", E5SentenceEmbedder(enabled=sentence_vectors))
+    pipe.connect("sparse.documents", "dense.documents")
+    pipe.connect("dense.documents", "sentences.documents")
+    return pipe
+
+
+def content_hash(data: bytes, meta: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    h.update(PIPELINE_VERSION.encode())
+    h.update(json.dumps(meta, sort_keys=True, ensure_ascii=False).encode())
+    h.update(data)
+    return h.hexdigest()
+
+
+def find_files(paths: list[Path]) -> tuple[list[Path], list[Failure], int]:
+    files: list[Path] = []
+    failures: list[Failure] = []
+    skipped = 0
+    for root in paths:
+        if not root.exists():
+            failures.append(Failure(str(root), "no such file or directory"))
+            continue
+        candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for p in candidates:
+            if p.name.startswith(".") or p.name in METADATA_FILES:
+                skipped += 1
+                continue
+            files.append(p)
+    return files, failures, skipped
+
+
+def _title_from_text(text: str, fallback: str) -> str:
+    for line in text.split("\n"):
+        line = line.strip().lstrip("#").strip()
+        if line and (is_heading_line(line) or len(line) <= 120):
+            return line[:160]
+    return fallback
+
+
+def document_meta(doc_id: str, text: str, meta: dict[str, Any], source: str) -> dict[str, Any]:
+    """Meta carried by every passage: document fields plus lower-cased keys for filters."""
+    organisation = str(meta.get("organisation") or "")
+    countries = [str(c) for c in meta.get("countries") or []]
+    themes = [str(t) for t in meta.get("themes") or []]
+    return {
+        "doc_id": doc_id,
+        "title": str(meta.get("title") or _title_from_text(text, doc_id)),
+        "organisation": organisation,
+        "org_key": norm_key(organisation),
+        "source_kind": str(meta.get("source_kind") or ""),
+        "source_path": source,
+        "countries": countries,
+        "country_keys": [norm_key(c) for c in countries],
+        "themes": themes,
+        "theme_keys": [norm_key(t) for t in themes],
+        "year": [int(y) for y in meta.get("years") or []],
+        "dates": [str(d) for d in meta.get("dates") or []],
+    }
+
+
+class Ingestor:
+    """Indexes documents into a Store; one instance per store (the API keeps one for uploads)."""
+
+    def __init__(self, store: Store, settings: Settings, progress: bool = False, sentence_vectors: bool = True) -> None:
+        self.store = store
+        self.settings = settings
+        self.progress = progress
+        self.pipeline = build_pipeline(settings, sentence_vectors=sentence_vectors)
+
+    def index_bytes(self, data: bytes, name: str, meta: dict[str, Any] | None = None,
+                    source: str | None = None, doc_id: str | None = None) -> tuple[DocumentRecord, bool]:
+        """Index one file's bytes. Returns (record, changed). Raises LoadError; the store is untouched then."""
+        meta = meta or {}
+        doc_id = doc_id or doc_id_for(Path(name))
+        digest = content_hash(data, meta)
+        current = self.store.get(doc_id)
+        if current is not None and current.content_hash == digest:
+            return current, False
+        loaded = load_bytes(data, name)
+        passage_meta = document_meta(doc_id, loaded.text, meta, source or name)
+        result = self.pipeline.run({"clean": {"documents": [Document(content=loaded.text, meta=passage_meta)]}})
+        passages: list[Document] = result["sentences"]["documents"]
+        if not passages:
+            raise LoadError("no text left after cleaning")
+        record = DocumentRecord(
+            doc_id=doc_id, version=digest[:16], content_hash=digest, title=passage_meta["title"],
+            organisation=passage_meta["organisation"], source_kind=passage_meta["source_kind"],
+            source_path=passage_meta["source_path"], dates=passage_meta["dates"],
+            countries=passage_meta["countries"], themes=passage_meta["themes"], years=passage_meta["year"],
+        )
+        self.store.write_document(record, passages)
+        log.info("indexed doc_id=%s passages=%d", doc_id, len(passages))
+        return record, True
+
+    def run(self, paths: list[Path], sync: bool = False, echo=print) -> Summary:
+        started = time.perf_counter()
+        summary = Summary()
+        self.store.collect_garbage()
+        files, failures, summary.skipped = find_files(paths)
+        summary.failures.extend(failures)
+        for f in failures:
+            echo(f.line())
+        seen: dict[str, Path] = {}
+        from tqdm import tqdm
+
+        for path in tqdm(files, desc="indexing (embedding)", unit="file", disable=not self.progress):
+            summary.files += 1
+            if not is_supported(path):
+                fail = Failure(str(path), f"unsupported file type '{path.suffix or path.name}'")
+                summary.failures.append(fail)
+                echo(fail.line())
+                continue
+            doc_id = doc_id_for(path)
+            if doc_id in seen:
+                fail = Failure(str(path), f"document id '{doc_id}' already used by {seen[doc_id]}")
+                summary.failures.append(fail)
+                echo(fail.line())
+                continue
+            seen[doc_id] = path
+            try:
+                record, changed = self.index_bytes(path.read_bytes(), path.name, metadata_for(path),
+                                                   source=str(path.resolve()), doc_id=doc_id)
+            except (LoadError, OSError) as exc:
+                fail = Failure(str(path), str(exc) if isinstance(exc, LoadError) else f"cannot open: {exc}")
+                summary.failures.append(fail)
+                echo(fail.line())
+                continue
+            if changed:
+                summary.indexed += 1
+                summary.passages += record.passages
+            else:
+                summary.unchanged += 1
+        if sync:
+            summary.removed = self._sync(paths, set(seen))
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _sync(self, paths: list[Path], seen: set[str]) -> int:
+        roots = [p.resolve() for p in paths if p.is_dir()]
+        removed = 0
+        for rec in self.store.documents():
+            if rec.doc_id in seen:
+                continue
+            src = Path(rec.source_path)
+            uploaded = rec.source_path.startswith("upload:")
+            if any(_is_under(src, r) for r in roots) or (not uploaded and not src.exists()):
+                if self.store.delete_document(rec.doc_id):
+                    removed += 1
+                    log.info("removed doc_id=%s", rec.doc_id)
+        return removed
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,344 @@
+"""Answers from the documents: retrieval, evidence sentences, a short Italian answer with numbered citations.
+
+The default answerer is extractive (no language model): it scores the sentences of the retrieved passages
+by meaning (e5 sentence vectors stored at ingestion) and words (IDF-weighted stem overlap), prefers sentences
+holding the kind of fact the question asks for (an amount, a date, a name), and abstains when the evidence
+is weak. Another backend only has to implement `Answerer.compose`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from .config import Settings
+from .conversation import ConversationStore, Turn
+from .embedding import unpack_vectors
+from .retrieval import EncodedQuery, Searcher, encode_query
+from .store import Filters, Store, StoredPassage
+from .text import content_stems, split_sentences, stem, words
+
+ABSTAIN_TEMPLATE = "Nei documenti disponibili non ho trovato informazioni su «{topic}»."
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class Citation:
+    n: int
+    doc_id: str
+    title: str
+    organisation: str
+    passage_id: str
+    heading: str
+    quote: str
+    passage: str
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    citations: list[Citation]
+    abstained: bool
+    conversation_id: str
+    answer_id: str
+    confidence: float
+    resolved_query: str
+    followup: bool = False
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Candidate:
+    passage: StoredPassage
+    rank: int
+    index: int
+    text: str
+    score: float = 0.0
+    dense: float = 0.0
+    lexical: float = 0.0
+    typed: bool = False
+
+
+@dataclass
+class Draft:
+    text: str
+    cited: list[tuple[StoredPassage, list[str]]]
+    confidence: float
+    abstained: bool
+
+
+@dataclass
+class Context:
+    """What the answerer knows of the conversation."""
+
+    followup: bool = False
+    context_text: str = ""
+    previous_doc_ids: list[str] = field(default_factory=list)
+    previous_passages: list[str] = field(default_factory=list)
+
+
+class Answerer(Protocol):
+    name: str
+
+    def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context) -> Draft:
+        ...
+
+
+# --------------------------------------------------------------------------------- question analysis
+
+_ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    # question cue → evidence pattern
+    "money": (
+        re.compile(r"\b(quant[oi]\s+(?:cost|è\s+costat|viene\s+a\s+costare|vale)|cost[oaie]\w*|spes[ae]|budget|"
+                   r"importo|finanziament\w*|valore|how\s+much|cost|funding|euro)\b", re.I),
+        re.compile(r"(\d[\d.,]*\s*(?:euro|eur\b|€|mila|milioni|mln)|€\s*\d)", re.I),
+    ),
+    "date": (
+        re.compile(r"\b(quando|in\s+che\s+anno|in\s+quale\s+anno|che\s+data|quale\s+data|data|periodo|durata|"
+                   r"scadenza|inizi\w+|termin\w+|fin\w+\s+il|when|what\s+year|date)\b", re.I),
+        re.compile(r"\b(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|(?:19|20)\d{2}|gennaio|febbraio|marzo|aprile|maggio|giugno|"
+                   r"luglio|agosto|settembre|ottobre|novembre|dicembre|ann[oi])\b", re.I),
+    ),
+    "count": (
+        re.compile(r"\b(quant[ie]|numero\s+di|how\s+many)\b", re.I),
+        re.compile(r"\b(\d+|due|tre|quattro|cinque|sei|sette|otto|nove|dieci|venti)\b", re.I),
+    ),
+    "who": (
+        re.compile(r"\b(chi|quale\s+(?:ente|comune|organizzazione|soggetto|associazione)|capofila|who|which\s+"
+                   r"(?:organisation|organization|municipality))\b", re.I),
+        re.compile(r"\b(capofila|capofilato|comune\s+di|regione|anci|confservizi|ong|associazione|fondazione|"
+                   r"partner|responsabile|promoss[oa]|guidat[oa]|[A-Z][a-zà-ù]+\s+[A-Z][a-zà-ù]+)", re.U),
+    ),
+}
+_FOLLOWUP_START = re.compile(r"^\s*(e|ed|ma|and|anche|invece|inoltre|poi|allora|what\s+about|e\s+per)\b", re.I)
+_ANAPHORA = {"esso", "essa", "essi", "esse", "lo", "la", "li", "le", "ne", "questo", "questa", "quello", "quella",
+             "tale", "suo", "sua", "suoi", "loro", "stesso", "stessa", "it", "its", "this", "that", "they", "them"}
+_PRONOUN_START = re.compile(r"^(esso|essa|essi|esse|tale|questo|questa|quest[oa]\s+progetto|il\s+progetto,\s+che)\b",
+                            re.I)
+_TYPE_WORDS = {stem(w) for w in ("costo", "costa", "costato", "costare", "spesa", "budget", "importo",
+                                 "finanziamento", "valore", "data", "anno", "periodo", "durata", "numero",
+                                 "inizia", "iniziato", "finisce", "terminato", "guida", "guidato", "cost",
+                                 "funding", "year", "date", "lead", "leads")}
+
+
+def answer_type(question: str) -> str | None:
+    for name, (cue, _) in _ANSWER_TYPES.items():
+        if cue.search(question):
+            return name
+    return None
+
+
+def is_followup(question: str, has_history: bool) -> bool:
+    if not has_history:
+        return False
+    if _FOLLOWUP_START.match(question):
+        return True
+    tokens = {m.group(0).lower() for m in words(question)}
+    if tokens & _ANAPHORA:
+        return True
+    substantive = [s for s in content_stems(question) if s not in _TYPE_WORDS]
+    return len(substantive) <= 1
+
+
+def _soft_in(term: str, bag: set[str]) -> bool:
+    if term in bag:
+        return True
+    if len(term) < 5:
+        return False
+    return any(len(b) >= 5 and (b.startswith(term) or term.startswith(b)) for b in bag)
+
+
+def topic_of(question: str) -> str:
+    q = " ".join(question.strip().split()).rstrip("?!. ")
+    return q[:1].lower() + q[1:] if q else q
+
+
+# ------------------------------------------------------------------------------------- the answerer
+
+
+class ExtractiveAnswerer:
+    """Selects and lightly composes evidence sentences; abstains below `threshold`."""
+
+    name = "extractive"
+
+    def __init__(self, store: Store, threshold: float = 0.35, max_sentences: int = 3) -> None:
+        self.store = store
+        self.threshold = threshold
+        self.max_sentences = max_sentences
+
+    def _idf(self) -> tuple[int, dict[str, int]]:
+        return self.store.term_stats()
+
+    def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context) -> Draft:
+        if not evidence:
+            return Draft(ABSTAIN_TEMPLATE.format(topic=topic_of(question)), [], 0.0, True)
+        n_docs, df = self._idf()
+
+        def idf(term: str) -> float:
+            d = df.get(term, 0)
+            return math.log(1 + (n_docs - d + 0.5) / (d + 0.5))
+
+        qtype = answer_type(question)
+        q_terms = {t: 1.0 for t in content_stems(question)}
+        for t in content_stems(context.context_text) if context.followup else []:
+            q_terms.setdefault(t, 0.5)
+        required = {t: w for t, w in q_terms.items() if not (qtype and t in _TYPE_WORDS)}
+        total_w = sum(idf(t) * w for t, w in required.items()) or 1.0
+        qvec = np.asarray(query.dense, dtype=np.float32)
+        type_pattern = _ANSWER_TYPES[qtype][1] if qtype else None
+
+        candidates: list[Candidate] = []
+        seen_texts: set[str] = set()
+        for rank, passage in enumerate(evidence):
+            sentences = passage.meta.get("sentences") or split_sentences(passage.content)
+            vectors = unpack_vectors(passage.meta.get("sentence_vectors", ""))
+            sims = vectors @ qvec if len(vectors) == len(sentences) else np.zeros(len(sentences))
+            title_bag = set(content_stems(passage.meta.get("title", "") + " " + passage.meta.get("heading", "")))
+            bags = [set(content_stems(s)) for s in sentences]
+            for i, sent in enumerate(sentences):
+                if len(sent.split()) < 3 or sent in seen_texts:
+                    continue  # fragments, and the sentence shared by overlapping passages
+                seen_texts.add(sent)
+                bag = bags[i]
+                # What a sentence is about often sits in the two before it ("Esso assomma a …") or the title.
+                context_bag = bag | title_bag | set().union(*bags[max(0, i - 2) : i])
+                lex = sum(idf(t) * w for t, w in required.items() if _soft_in(t, bag)) / total_w
+                lex_ctx = sum(idf(t) * w for t, w in required.items() if _soft_in(t, context_bag)) / total_w
+                dense = float(np.clip((float(sims[i]) - 0.76) / 0.10, 0.0, 1.0))
+                typed = bool(type_pattern and type_pattern.search(sent))
+                score = 0.45 * dense + 0.25 * lex + 0.2 * lex_ctx + 0.04 / (1 + rank)
+                if qtype:
+                    # The kind of fact asked for counts only where the sentence's context is on topic.
+                    score += 0.3 * lex_ctx if typed else -0.1
+                if context.followup and passage.doc_id in context.previous_doc_ids:
+                    score += 0.08
+                candidates.append(Candidate(passage, rank, i, sent, score, dense, lex, typed))
+        if not candidates:
+            return Draft(ABSTAIN_TEMPLATE.format(topic=topic_of(question)), [], 0.0, True)
+        candidates.sort(key=lambda c: c.score, reverse=True)
+        best = candidates[0]
+        if qtype and not best.typed:
+            typed = next((c for c in candidates if c.typed), None)
+            if typed is not None and typed.score >= 0.6 * best.score:
+                best = typed
+
+        # Confidence: meaning of the best sentence + how much of the question the best evidence covers.
+        top_bag = set(content_stems(best.passage.content + " " + best.passage.meta.get("title", "")))
+        coverage = sum(idf(t) * w for t, w in required.items() if _soft_in(t, top_bag)) / total_w
+        if not required:
+            coverage = 1.0 if context.followup else 0.0
+        confidence = 0.5 * best.dense + 0.5 * coverage
+        if qtype in ("money", "date", "count") and not best.typed:
+            confidence *= 0.4  # asked for an amount, a date or a number, and the evidence has none
+        confidence = round(float(confidence), 4)
+        if confidence < self.threshold:
+            return Draft(ABSTAIN_TEMPLATE.format(topic=topic_of(question)), [], confidence, True)
+
+        chosen: list[Candidate] = [best]
+        seen_stems = set(content_stems(best.text))
+        for cand in candidates:
+            if cand is best:
+                continue
+            if len(chosen) >= self.max_sentences or cand.score < 0.8 * best.score:
+                break
+            stems_ = set(content_stems(cand.text))
+            if not stems_ or len(stems_ - seen_stems) / len(stems_) < 0.5:
+                continue  # mostly repeats what is already said (passages overlap by a sentence)
+            if qtype and not cand.typed:
+                continue
+            chosen.append(cand)
+            seen_stems |= stems_
+        return self._write(chosen, confidence)
+
+    def _write(self, chosen: list[Candidate], confidence: float) -> Draft:
+        numbers: dict[str, int] = {}
+        cited: dict[str, tuple[StoredPassage, list[str]]] = {}
+        parts: list[str] = []
+        used = {c.text for c in chosen}
+        for cand in chosen:
+            pid = f"{cand.passage.doc_id}#{cand.passage.position}"
+            text = cand.text
+            if _PRONOUN_START.match(text) and cand.index > 0:
+                # "Esso assomma a 218.000 euro": bring the sentence that says what "esso" is.
+                sentences = cand.passage.meta.get("sentences") or split_sentences(cand.passage.content)
+                prev = sentences[cand.index - 1]
+                if prev not in used and len(prev.split()) <= 60:
+                    text = f"{prev} {text}"
+                    used.add(prev)
+            n = numbers.setdefault(pid, len(numbers) + 1)
+            cited.setdefault(pid, (cand.passage, []))[1].append(text)
+            parts.append(f"{_strip_bullet(text)} [{n}]")
+        return Draft(" ".join(parts), list(cited.values()), confidence, False)
+
+
+def _strip_bullet(text: str) -> str:
+    return re.sub(r"^[-•·*]\s+", "", text.strip())
+
+
+# ----------------------------------------------------------------------------------------- service
+
+
+class AskService:
+    """Question → follow-up resolution → retrieval → answerer → recorded turn."""
+
+    def __init__(self, store: Store, settings: Settings, answerer: Answerer | None = None,
+                 conversations: ConversationStore | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.searcher = Searcher(store)
+        self.answerer = answerer or ExtractiveAnswerer(store, settings.abstain_threshold,
+                                                       settings.max_answer_sentences)
+        self.conversations = conversations or ConversationStore(
+            settings.conversation_max_turns, settings.conversation_max_chars,
+            settings.conversation_ttl_seconds, settings.conversation_max_count,
+        )
+
+    def ask(self, question: str, conversation_id: str | None = None, filters: Filters | None = None) -> Answer:
+        t0 = time.perf_counter()
+        conv = self.conversations.get(conversation_id)
+        history = list(conv.turns)
+        followup = is_followup(question, bool(history))
+        context = Context(followup=followup)
+        query_text = question
+        if followup:
+            last = history[-1]
+            context = Context(True, last.resolved_query, last.cited_doc_ids, last.cited_passages)
+            query_text = f"{question} {last.resolved_query}"
+        encoded = encode_query(query_text)
+        t1 = time.perf_counter()
+        evidence = self.searcher.passages(encoded, limit=self.settings.answer_passages, filters=filters)
+        t2 = time.perf_counter()
+        draft = self.answerer.compose(question, encoded, evidence, context)
+        t3 = time.perf_counter()
+        citations = [
+            Citation(n=i, doc_id=p.doc_id, title=p.meta.get("title", ""), organisation=p.meta.get("organisation", ""),
+                     passage_id=f"{p.doc_id}#{p.position}", heading=p.meta.get("heading", ""),
+                     quote=" ".join(quotes), passage=p.content)
+            for i, (p, quotes) in enumerate(draft.cited, 1)
+        ]
+        answer_id = uuid.uuid4().hex
+        resolved = query_text if not draft.abstained or not followup else query_text
+        self.conversations.append(conv.id, Turn(question, resolved, draft.text, [c.doc_id for c in citations],
+                                                [c.passage_id for c in citations], answer_id))
+        return Answer(
+            question=question, answer=draft.text, citations=citations, abstained=draft.abstained,
+            conversation_id=conv.id, answer_id=answer_id, confidence=draft.confidence, resolved_query=query_text,
+            followup=followup,
+            timings_ms={"embed": round((t1 - t0) * 1000, 1), "retrieve": round((t2 - t1) * 1000, 1),
+                        "compose": round((t3 - t2) * 1000, 1)},
+        )
+
+
+def build_service(store: Store, settings: Settings) -> AskService:
+    return AskService(store, settings)

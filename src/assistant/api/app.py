@@ -1,0 +1,60 @@
+"""The configured FastAPI app. The API process owns the store (embedded mode allows one process per folder)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import __version__
+from ..answering import AskService
+from ..config import Settings
+from ..embedding import warm_up
+from ..feedback import FeedbackStore
+from ..retrieval import Searcher
+from ..store import Store
+from . import errors
+from .deps import Services
+from .routes import health, v1
+
+log = logging.getLogger("assistant.api")
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        own_store = store is None
+        st = store or Store(settings)
+        svc = Services(settings=settings, store=st, searcher=Searcher(st), asker=AskService(st, settings),
+                       feedback=FeedbackStore(settings.feedback_path))
+        warm_up()
+        svc.model_ready = True  # type: ignore[attr-defined]
+        app.state.services = svc
+        if not settings.api_key_roles:
+            log.warning("open_mode: no ASSISTANT_API_KEYS set, every endpoint is open (keep the API on loopback)")
+        log.info("ready documents=%d", len(st.documents()))
+        try:
+            yield
+        finally:
+            svc.feedback.close()
+            if own_store:
+                st.close()
+
+    app = FastAPI(
+        title="coop-assistant API",
+        version=__version__,
+        description="Ricerca e risposte con fonti sui documenti di cooperazione decentrata. "
+                    "Autenticazione: `Authorization: Bearer KEY` (ruoli `read` e `admin`).",
+        lifespan=lifespan,
+    )
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST",
+                           "DELETE"], allow_headers=["Authorization", "Content-Type"])
+    errors.install(app)
+    app.include_router(health)
+    app.include_router(v1)
+    return app

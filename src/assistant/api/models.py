@@ -1,0 +1,159 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchFilters(Strict):
+    organisation: list[str] | str | None = Field(default=None, description="Organisation name(s), case-insensitive")
+    document_ids: list[str] | None = None
+    country: list[str] | str | None = None
+    theme: list[str] | str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+
+
+class SearchRequest(Strict):
+    query: str = Field(min_length=1, max_length=1000)
+    k: int = Field(default=10, ge=1, le=50)
+    offset: int = Field(default=0, ge=0, le=1000)
+    filters: SearchFilters | None = None
+    mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    per_document: bool = True
+
+    @field_validator("query")
+    @classmethod
+    def not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("la ricerca è vuota")
+        return v.strip()
+
+
+class PassageOut(BaseModel):
+    passage_id: str
+    position: int
+    heading: str
+    score: float
+    text: str
+    highlighted: str
+
+
+class SearchHitOut(BaseModel):
+    doc_id: str
+    title: str
+    organisation: str
+    score: float
+    passage: PassageOut
+    other_passages: list[PassageOut] = []
+
+
+class SearchResponse(BaseModel):
+    query: str
+    total: int
+    k: int
+    offset: int
+    results: list[SearchHitOut]
+
+
+class AskRequest(Strict):
+    question: str = Field(min_length=1)
+    conversation_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    filters: SearchFilters | None = None
+
+    @field_validator("question")
+    @classmethod
+    def question_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("la domanda è vuota")
+        if len(v) > 1000:
+            raise ValueError("la domanda supera i 1000 caratteri")
+        return v.strip()
+
+
+class CitationOut(BaseModel):
+    n: int
+    doc_id: str
+    title: str
+    organisation: str
+    passage_id: str
+    heading: str
+    quote: str
+    passage: str
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    abstained: bool
+    conversation_id: str
+    answer_id: str
+    confidence: float
+    followup: bool
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    organisation: str
+    source_kind: str
+    source_path: str
+    dates: list[str]
+    countries: list[str]
+    themes: list[str]
+    years: list[int]
+    passages: int
+    updated_at: float
+
+
+class DocumentDetail(DocumentOut):
+    passage_texts: list[str]
+
+
+class DocumentList(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    documents: list[DocumentOut]
+
+
+class UploadResponse(BaseModel):
+    document: DocumentOut
+    changed: bool
+
+
+class FeedbackRequest(Strict):
+    answer_id: str = Field(min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    answer_id: str
+    rating: str
+    comment: str | None
+    created_at: float
+    question: str | None
+    answer: str | None
+
+
+class FeedbackList(BaseModel):
+    total: int
+    items: list[FeedbackOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[dict] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,164 @@
+"""API routes: health, search, ask (plain and SSE), documents, feedback, conversations."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ..answering import Answer
+from .convert import answer_out, document_out, filters_from, hit_out
+from .deps import AdminRole, ReadRole, ServicesDep
+from .errors import error_response
+from .models import (
+    AskRequest,
+    AskResponse,
+    DocumentDetail,
+    DocumentList,
+    ErrorResponse,
+    FeedbackList,
+    FeedbackOut,
+    FeedbackRequest,
+    SearchRequest,
+    SearchResponse,
+    UploadResponse,
+)
+
+log = logging.getLogger("assistant.api")
+ERRORS = {c: {"model": ErrorResponse} for c in (400, 401, 403, 422, 503)}
+
+health = APIRouter(tags=["health"])
+v1 = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+@health.get("/healthz", summary="Process is up")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@health.get("/readyz", summary="Store reachable and embedding model loaded")
+def readyz(svc: ServicesDep) -> JSONResponse:
+    store_ok = svc.store.ping()
+    model_ok = bool(getattr(svc, "model_ready", False))
+    status = 200 if store_ok and model_ok else 503
+    return JSONResponse({"status": "ready" if status == 200 else "not_ready", "store": store_ok, "model": model_ok,
+                         "documents": len(svc.store.documents()) if store_ok else None}, status_code=status)
+
+
+@v1.post("/search", response_model=SearchResponse, dependencies=[ReadRole], tags=["search"],
+         summary="Hybrid search, results grouped per document")
+def search(req: SearchRequest, svc: ServicesDep) -> SearchResponse:
+    page = svc.searcher.search(req.query, k=req.k, offset=req.offset, mode=req.mode,
+                               filters=filters_from(req.filters), per_document=req.per_document)
+    return SearchResponse(query=req.query, total=page.total, k=req.k, offset=req.offset,
+                          results=[hit_out(h) for h in page.hits])
+
+
+def _answer(req: AskRequest, svc) -> Answer:
+    ans = svc.asker.ask(req.question, conversation_id=req.conversation_id, filters=filters_from(req.filters))
+    svc.feedback.record_answer(ans.answer_id, ans.conversation_id, ans.question, ans.answer, ans.abstained,
+                               [c.passage_id for c in ans.citations])
+    log.info("ask answer_id=%s abstained=%s confidence=%.3f citations=%d timings=%s", ans.answer_id, ans.abstained,
+             ans.confidence, len(ans.citations), ans.timings_ms)
+    return ans
+
+
+@v1.post("/ask", response_model=AskResponse, dependencies=[ReadRole], tags=["ask"],
+         summary="Answer a question from the documents, with numbered citations")
+def ask(req: AskRequest, svc: ServicesDep) -> AskResponse:
+    return answer_out(_answer(req, svc))
+
+
+@v1.post("/ask/stream", dependencies=[ReadRole], tags=["ask"], response_class=StreamingResponse,
+         summary="Same as /v1/ask, as Server-Sent Events: `meta`, `delta`* , `citations`, `done`")
+async def ask_stream(req: AskRequest, svc: ServicesDep) -> StreamingResponse:
+    ans = await run_in_threadpool(_answer, req, svc)
+    out = answer_out(ans)
+
+    def sse(event: str, data: dict) -> str:
+        return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    async def events():
+        yield sse("meta", {"conversation_id": out.conversation_id, "answer_id": out.answer_id,
+                           "abstained": out.abstained})
+        words = out.answer.split(" ")
+        for i in range(0, len(words), 8):
+            yield sse("delta", {"text": " ".join(words[i : i + 8]) + (" " if i + 8 < len(words) else "")})
+        yield sse("citations", {"citations": [c.model_dump() for c in out.citations]})
+        yield sse("done", out.model_dump())
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@v1.delete("/conversations/{conversation_id}", dependencies=[ReadRole], tags=["ask"],
+           summary="Forget a conversation")
+def forget(conversation_id: str, svc: ServicesDep) -> dict:
+    return {"conversation_id": conversation_id, "forgotten": svc.asker.conversations.reset(conversation_id)}
+
+
+@v1.get("/documents", response_model=DocumentList, dependencies=[ReadRole], tags=["documents"])
+def list_documents(svc: ServicesDep, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                   offset: Annotated[int, Query(ge=0)] = 0) -> DocumentList:
+    docs = svc.store.documents()
+    return DocumentList(total=len(docs), limit=limit, offset=offset,
+                        documents=[document_out(d) for d in docs[offset : offset + limit]])
+
+
+@v1.get("/documents/{doc_id}", response_model=DocumentDetail, dependencies=[ReadRole], tags=["documents"])
+def get_document(doc_id: str, svc: ServicesDep) -> DocumentDetail:
+    rec = svc.store.get(doc_id)
+    if rec is None:
+        raise HTTPException(404, f"Documento '{doc_id}' non trovato.")
+    texts = [p.content for p in svc.store.passages_of(doc_id)]
+    return DocumentDetail(**document_out(rec).model_dump(), passage_texts=texts)
+
+
+@v1.post("/documents", response_model=UploadResponse, status_code=201, dependencies=[AdminRole],
+         tags=["documents"], responses={413: {"model": ErrorResponse}, 415: {"model": ErrorResponse}},
+         summary="Upload one file (.txt .md .html .pdf .docx); it is indexed before the response")
+def upload_document(request: Request, svc: ServicesDep, file: Annotated[UploadFile, File()]):
+    from ingest.loading import SUPPORTED, LoadError
+
+    limit = int(svc.settings.max_upload_mb * 1024 * 1024)
+    name = Path(file.filename or "").name
+    if not name or Path(name).suffix.lower() not in SUPPORTED:
+        return error_response(415, f"Tipo di file non supportato: '{Path(name).suffix or name}'. "
+                                   f"Formati accettati: {', '.join(sorted(SUPPORTED))}.")
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        return error_response(413, f"Il file supera il limite di {svc.settings.max_upload_mb:g} MB.")
+    try:
+        record, changed = svc.ingestor.index_bytes(data, name, source=f"upload:{name}")
+    except LoadError as exc:
+        return error_response(422, f"Impossibile indicizzare '{name}': {exc}.")
+    log.info("uploaded doc_id=%s changed=%s bytes=%d", record.doc_id, changed, len(data))
+    return JSONResponse(UploadResponse(document=document_out(record), changed=changed).model_dump(),
+                        status_code=201 if changed else 200)
+
+
+@v1.delete("/documents/{doc_id}", dependencies=[AdminRole], tags=["documents"])
+def delete_document(doc_id: str, svc: ServicesDep) -> dict:
+    if not svc.store.delete_document(doc_id):
+        raise HTTPException(404, f"Documento '{doc_id}' non trovato.")
+    log.info("deleted doc_id=%s", doc_id)
+    return {"doc_id": doc_id, "deleted": True}
+
+
+@v1.post("/feedback", status_code=201, dependencies=[ReadRole], tags=["feedback"])
+def add_feedback(req: FeedbackRequest, svc: ServicesDep) -> dict:
+    if not svc.feedback.has_answer(req.answer_id):
+        raise HTTPException(404, f"Risposta '{req.answer_id}' non trovata.")
+    fid = svc.feedback.add(req.answer_id, req.rating, req.comment)
+    return {"id": fid, "answer_id": req.answer_id, "rating": req.rating}
+
+
+@v1.get("/feedback", response_model=FeedbackList, dependencies=[AdminRole], tags=["feedback"])
+def list_feedback(svc: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                  offset: Annotated[int, Query(ge=0)] = 0) -> FeedbackList:
+    total, rows = svc.feedback.list(limit, offset)
+    return FeedbackList(total=total, items=[FeedbackOut(**r.__dict__) for r in rows])

@@ -1,0 +1,172 @@
+"""The `assistant` command: ingest, search, ask, serve, eval, bot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .config import Settings
+from .logs import setup_logging
+
+
+def _open_store(settings: Settings):
+    from .store import Store, StoreUnavailable
+
+    try:
+        return Store(settings)
+    except StoreUnavailable as exc:
+        print(f"error: cannot open the store: {exc}", file=sys.stderr)
+        raise SystemExit(3) from exc
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.pipeline import Ingestor
+
+    store = _open_store(settings)
+    try:
+        summary = Ingestor(store, settings, progress=sys.stderr.isatty() or args.progress).run(
+            [Path(p) for p in args.paths], sync=args.sync
+        )
+    finally:
+        store.close()
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
+def _filters(args: argparse.Namespace):
+    from .store import Filters
+
+    return Filters(organisations=args.org or None, countries=getattr(args, "country", None) or None,
+                   themes=getattr(args, "theme", None) or None, year_from=getattr(args, "year", None),
+                   year_to=getattr(args, "year", None))
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from .retrieval import Searcher
+
+    store = _open_store(settings)
+    try:
+        page = Searcher(store).search(args.query, k=args.k, filters=_filters(args), per_document=not args.passages,
+                                      mode=args.mode)
+    finally:
+        store.close()
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(page), ensure_ascii=False, indent=2))
+        return 0
+    bold, reset = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("**", "**")
+    from .text import mark_terms
+
+    print(f"{page.total} risultati per «{args.query}»")
+    for i, h in enumerate(page.hits, 1):
+        print(f"\n{i}. [{h.doc_id}] {h.title} — {h.organisation or 'organizzazione non indicata'}  (score {h.score:.4f})")
+        print("   " + mark_terms(h.text, args.query, bold, reset, escape=False).replace("\n", " ")[:700])
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .answering import build_service
+
+    store = _open_store(settings)
+    try:
+        service = build_service(store, settings)
+        ans = service.ask(args.question, conversation_id=args.conversation)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(ans.answer)
+    if ans.citations:
+        print("\nFonti:")
+        for c in ans.citations:
+            print(f"[{c.n}] {c.title} — {c.organisation} ({c.doc_id})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from .api.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+                log_config=None, access_log=False)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.runner import main as eval_main
+
+    return eval_main(args, settings)
+
+
+def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
+    from bots.telegram_bot import run_bot
+
+    return run_bot(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistant", description="coop-assistant: ricerca e risposte sui documenti")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="index files or folders")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--sync", action="store_true", help="remove indexed documents whose files are gone")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="hybrid search, one result per document")
+    p.add_argument("query")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--org", action="append", help="organisation filter (repeatable)")
+    p.add_argument("--country", action="append")
+    p.add_argument("--theme", action="append")
+    p.add_argument("--year", type=int)
+    p.add_argument("--passages", action="store_true", help="every matching passage, not one per document")
+    p.add_argument("--mode", choices=["hybrid", "dense", "sparse"], default="hybrid")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question from the documents")
+    p.add_argument("question")
+    p.add_argument("--conversation")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="serve the HTTP API")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("eval", help="evaluate retrieval and answers")
+    p.add_argument("--corpus", default="corpus")
+    p.add_argument("--questions", default="eval/questions.jsonl")
+    p.add_argument("--dataset", help="folder with corpus.jsonl and queries.jsonl (squad-it-dev format)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N queries of a dataset")
+    p.add_argument("--reports", default="eval/reports")
+    p.add_argument("--gate", help="thresholds file: exit 1 when a gated metric falls below it")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bot", help="run the Telegram bot (a client of the HTTP API)")
+    p.set_defaults(func=cmd_bot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    setup_logging(os.environ.get("ASSISTANT_LOG_LEVEL", "WARNING" if args.command in ("search", "ask") else "INFO"))
+    settings = Settings()
+    try:
+        return int(args.func(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

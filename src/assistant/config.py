@@ -1,0 +1,95 @@
+"""All configuration in one place: env vars with the ASSISTANT_ prefix (and QDRANT_URL/QDRANT_API_KEY)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("data")
+    collection: str = "passages"
+    qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("QDRANT_URL", "ASSISTANT_QDRANT_URL"))
+    qdrant_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("QDRANT_API_KEY", "ASSISTANT_QDRANT_API_KEY")
+    )
+
+    # chunking
+    chunk_min_words: int = 120
+    chunk_max_words: int = 250
+    chunk_overlap_sentences: int = 1
+
+    # retrieval
+    prefetch_limit: int = 60
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    bm25_avgdl: float = 150.0
+
+    # answering
+    abstain_threshold: float = 0.35
+    max_answer_sentences: int = 3
+    answer_passages: int = 6
+
+    # conversations
+    conversation_max_turns: int = 6
+    conversation_max_chars: int = 6000
+    conversation_ttl_seconds: int = 1800
+    conversation_max_count: int = 10000
+
+    # API
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: str = ""
+    cors_origins: str = ""
+    max_upload_mb: float = 20.0
+
+    # bot
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: str = ""
+    telegram_bot_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "ASSISTANT_TELEGRAM_BOT_TOKEN")
+    )
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_allowed_users: str = ""
+    telegram_allowed_chats: str = ""
+    telegram_rate_per_minute: int = 10
+    telegram_webhook_url: str | None = None
+    telegram_webhook_port: int = 8443
+    telegram_api_timeout: float = 20.0
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.data_dir / "feedback.sqlite3"
+
+    @cached_property
+    def api_key_roles(self) -> dict[str, str]:
+        """Parse 'key:role,key:role' into {key: role}; a key without a role reads only."""
+        roles: dict[str, str] = {}
+        for item in self.api_keys.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            key, _, role = item.partition(":")
+            roles[key.strip()] = (role.strip() or "read").lower()
+        return roles
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+def _id_set(raw: str) -> set[int]:
+    return {int(x) for x in raw.replace(";", ",").split(",") if x.strip().lstrip("-").isdigit()}
+
+
+def allowed_ids(settings: Settings) -> tuple[set[int], set[int]]:
+    return _id_set(settings.telegram_allowed_users), _id_set(settings.telegram_allowed_chats)

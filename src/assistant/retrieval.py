@@ -1,0 +1,98 @@
+"""Search: hybrid (dense + BM25 sparse, fused by RRF in Qdrant), dense-only or sparse-only; grouped per document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from haystack import Document, component
+
+from .embedding import embed_queries
+from .sparse import query_vector
+from .store import Filters, Mode, Store, StoredPassage
+from .text import mark_terms
+
+
+@dataclass
+class Hit:
+    doc_id: str
+    title: str
+    organisation: str
+    score: float
+    text: str
+    highlighted: str
+    heading: str
+    position: int
+    passage_id: str
+    more_passages: list[Hit] = field(default_factory=list)
+
+
+@dataclass
+class SearchPage:
+    query: str
+    total: int
+    hits: list[Hit]
+
+
+@dataclass
+class EncodedQuery:
+    text: str
+    dense: list[float]
+    sparse: tuple[list[int], list[float]]
+
+
+def encode_query(text: str, dense_text: str | None = None) -> EncodedQuery:
+    sv = query_vector(text)
+    return EncodedQuery(text, embed_queries([dense_text or text])[0].tolist(), (list(sv.indices), list(sv.values)))
+
+
+class Searcher:
+    """Retrieval over one Store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def passages(self, query: str | EncodedQuery, limit: int = 50, mode: Mode = "hybrid",
+                 filters: Filters | None = None) -> list[StoredPassage]:
+        q = query if isinstance(query, EncodedQuery) else encode_query(query)
+        return self.store.query(q.dense, q.sparse, mode=mode, limit=limit, filters=filters)
+
+    def search(self, query: str, k: int = 10, offset: int = 0, mode: Mode = "hybrid",
+               filters: Filters | None = None, per_document: bool = True) -> SearchPage:
+        pool = self.passages(query, limit=max(self.store.settings.prefetch_limit, (offset + k) * 3), mode=mode,
+                             filters=filters)
+        hits = [_hit(p, query) for p in pool]
+        if not per_document:
+            return SearchPage(query, len(hits), hits[offset : offset + k])
+        grouped: dict[str, Hit] = {}
+        for h in hits:
+            if h.doc_id in grouped:
+                grouped[h.doc_id].more_passages.append(h)
+            else:
+                grouped[h.doc_id] = h
+        groups = list(grouped.values())
+        return SearchPage(query, len(groups), groups[offset : offset + k])
+
+
+def _hit(p: StoredPassage, query: str) -> Hit:
+    return Hit(
+        doc_id=p.doc_id, title=p.meta.get("title", ""), organisation=p.meta.get("organisation", ""),
+        score=round(p.score, 6), text=p.content, highlighted=mark_terms(p.content, query),
+        heading=p.meta.get("heading", ""), position=p.position, passage_id=f"{p.doc_id}#{p.position}",
+    )
+
+
+@component
+class QdrantHybridPassageRetriever:
+    """Haystack face of Searcher.passages.
+
+    Hand-written rather than QdrantHybridRetriever: that one leaves each prefetch at Qdrant's default
+    depth and cannot hide passages of uncommitted document versions (see store.py).
+    """
+
+    def __init__(self, searcher: Searcher, top_k: int = 10, mode: Mode = "hybrid") -> None:
+        self.searcher, self.top_k, self.mode = searcher, top_k, mode
+
+    @component.output_types(documents=list[Document])
+    def run(self, query: str, top_k: int | None = None) -> dict[str, list[Document]]:
+        found = self.searcher.passages(query, limit=top_k or self.top_k, mode=self.mode)
+        return {"documents": [Document(content=p.content, meta=p.meta, score=p.score) for p in found]}

@@ -1,0 +1,103 @@
+"""Italian text helpers shared by ingestion, retrieval and answering: tokens, stems, sentences, marks."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from functools import lru_cache
+
+import pysbd
+import Stemmer
+from stop_words import get_stop_words
+
+_WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+", re.UNICODE)
+
+_EXTRA_STOP = {
+    "quale", "quali", "quanto", "quanta", "quanti", "quante", "come", "dove", "quando", "perché", "perche",
+    "cosa", "chi", "cui", "essere", "fare", "ha", "hanno", "viene", "vengono", "sono", "è", "e", "ed",
+    "what", "which", "who", "where", "when", "how", "does", "did", "the", "is", "are", "of", "in",
+    "po", "l", "d", "un", "dell", "dall", "nell", "sull", "all", "quell", "quest", "c", "s", "n",
+}
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    words = set(get_stop_words("italian")) | set(get_stop_words("english")) | _EXTRA_STOP
+    return frozenset(strip_accents(w.lower()) for w in words)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("italian")
+
+
+def strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def words(text: str) -> list[re.Match[str]]:
+    """Word matches (letters runs or numbers), so elisions like dell'acqua yield 'dell' and 'acqua'."""
+    return list(_WORD.finditer(text))
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    lowered = word.lower()
+    if lowered[:1].isdigit():
+        return lowered
+    stemmed = strip_accents(_stemmer().stemWord(lowered))
+    # Snowball keeps plural vowels on some stems (acqua/acque): drop one final vowel so they meet.
+    if len(stemmed) > 3 and stemmed[-1] in "aeiou":
+        stemmed = stemmed[:-1]
+    return stemmed
+
+
+def is_stop(word: str) -> bool:
+    return strip_accents(word.lower()) in stopwords()
+
+
+def content_stems(text: str) -> list[str]:
+    """Stems of the content words of a text, in order, stopwords removed."""
+    out = []
+    for m in words(text):
+        w = m.group(0)
+        if is_stop(w) or (len(w) < 2 and not w.isdigit()):
+            continue
+        out.append(stem(w))
+    return out
+
+
+@lru_cache(maxsize=4)
+def _segmenter(language: str) -> pysbd.Segmenter:
+    return pysbd.Segmenter(language=language, clean=False)
+
+
+def split_sentences(text: str, language: str = "it") -> list[str]:
+    """Sentence split with pysbd (rule-based, offline); one line is never merged with the next."""
+    sentences: list[str] = []
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        for s in _segmenter(language).segment(line):
+            s = s.strip()
+            if s:
+                sentences.append(s)
+    return sentences
+
+
+def mark_terms(text: str, query: str, open_tag: str = "<mark>", close_tag: str = "</mark>", escape: bool = True) -> str:
+    """Wrap the words of text whose stem matches a content word of query; escape the rest as HTML if asked."""
+    wanted = set(content_stems(query))
+    out: list[str] = []
+    pos = 0
+    esc = html.escape if escape else (lambda s: s)
+    for m in words(text):
+        w = m.group(0)
+        if wanted and not is_stop(w) and stem(w) in wanted:
+            out.append(esc(text[pos : m.start()]))
+            out.append(f"{open_tag}{esc(w)}{close_tag}")
+            pos = m.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
