@@ -58,8 +58,8 @@ def _sentences(text: str) -> list[_Sentence]:
             n = len(s.split())
             if n > 250:  # a run-on "sentence" (lists, tables): cut it into word windows
                 toks = s.split()
-                for i in range(0, n, 200):
-                    part = " ".join(toks[i : i + 200])
+                for i in range(0, n, 100):
+                    part = " ".join(toks[i : i + 100])
                     out.append(_Sentence(part, len(part.split()), heading, False, line_no))
             else:
                 out.append(_Sentence(s, n, heading, False, line_no))
@@ -68,27 +68,32 @@ def _sentences(text: str) -> list[_Sentence]:
 
 def chunk_text(text: str, min_words: int = 120, max_words: int = 250, overlap: int = 1) -> list[tuple[str, str]]:
     """Return (passage text, nearest heading) pairs."""
-    sents = _sentences(text)
     chunks: list[list[_Sentence]] = []
     current: list[_Sentence] = []
-    count = 0
-    for s in sents:
-        if current and count + s.words > max_words:
-            chunks.append(current)
-            tail = [x for x in current[-overlap:] if not x.is_heading] if overlap else []
-            if s.is_heading:
-                tail = []  # a new section starts clean
-            current, count = list(tail), sum(x.words for x in tail)
+    fresh = 0  # words in `current` not carried over from the previous chunk
+
+    def close() -> None:
+        nonlocal current, fresh
+        chunks.append(current)
+        tail = [x for x in current[-overlap:] if not x.is_heading] if overlap else []
+        current, fresh = list(tail), 0
+
+    for s in _sentences(text):
+        count = sum(x.words for x in current)
+        if fresh and count + s.words > max_words:
+            close()
+            count = sum(x.words for x in current)
+            if s.is_heading or count + s.words > max_words:
+                current = []  # a new section starts clean; an overlap that would overflow is dropped
         current.append(s)
-        count += s.words
-        if count >= min_words and s is not None and not s.is_heading and count >= max_words * 0.9:
-            chunks.append(current)
-            tail = current[-overlap:] if overlap else []
-            current, count = list(tail), sum(x.words for x in tail)
-    if current and (not chunks or any(x not in chunks[-1] for x in current)):
-        new_words = sum(x.words for x in current if x not in chunks[-1]) if chunks else count
-        if chunks and new_words < min_words / 3 and sum(x.words for x in chunks[-1]) + new_words <= max_words * 1.2:
-            chunks[-1].extend(x for x in current if x not in chunks[-1])
+        fresh += s.words
+        if sum(x.words for x in current) >= max_words * 0.9 and not s.is_heading:
+            close()
+    if fresh:
+        leftover = current[len(current) - _fresh_count(current, fresh):] if chunks else current
+        last_words = sum(x.words for x in chunks[-1]) if chunks else 0
+        if chunks and fresh < min_words / 3 and last_words + fresh <= max_words:
+            chunks[-1].extend(leftover)
         else:
             chunks.append(current)
     result = []
@@ -100,6 +105,17 @@ def chunk_text(text: str, min_words: int = 120, max_words: int = 250, overlap: i
         if body.strip():
             result.append((body, heading))
     return result
+
+
+def _fresh_count(current: list[_Sentence], fresh_words: int) -> int:
+    """How many trailing sentences of `current` hold its `fresh_words` new words."""
+    n, total = 0, 0
+    for s in reversed(current):
+        if total >= fresh_words:
+            break
+        total += s.words
+        n += 1
+    return n
 
 
 def _join(chunk: list[_Sentence]) -> str:

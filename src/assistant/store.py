@@ -75,7 +75,7 @@ class Store:
         self.collection = collection or settings.collection
         self.registry = f"{self.collection}_documents"
         if settings.qdrant_url:
-            params: dict[str, Any] = {"url": settings.qdrant_url}
+            params: dict[str, Any] = {"url": settings.qdrant_url, "client_kwargs": {"check_compatibility": False}}
             if settings.qdrant_api_key:
                 params["api_key"] = Secret.from_token(settings.qdrant_api_key)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,7 +15,7 @@ from ..config import Settings
 from ..embedding import warm_up
 from ..feedback import FeedbackStore
 from ..retrieval import Searcher
-from ..store import Store
+from ..store import Store, StoreUnavailable
 from . import errors
 from .deps import Services
 from .routes import health, v1
@@ -25,24 +26,40 @@ log = logging.getLogger("assistant.api")
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     settings = settings or Settings()
 
+    lock = threading.Lock()
+
+    def connect() -> Services:
+        """Open the store and build the services once; raises StoreUnavailable while the store is down."""
+        with lock:
+            if getattr(app.state, "services", None) is not None:
+                return app.state.services
+            st = store or Store(settings)
+            svc = Services(settings=settings, store=st, searcher=Searcher(st), asker=AskService(st, settings),
+                           feedback=FeedbackStore(settings.feedback_path))
+            warm_up()
+            svc.model_ready = True
+            app.state.services = svc
+            log.info("ready documents=%d", len(st.documents()))
+            return svc
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        own_store = store is None
-        st = store or Store(settings)
-        svc = Services(settings=settings, store=st, searcher=Searcher(st), asker=AskService(st, settings),
-                       feedback=FeedbackStore(settings.feedback_path))
-        warm_up()
-        svc.model_ready = True  # type: ignore[attr-defined]
-        app.state.services = svc
+        app.state.services = None
+        app.state.connect = connect
         if not settings.api_key_roles:
             log.warning("open_mode: no ASSISTANT_API_KEYS set, every endpoint is open (keep the API on loopback)")
-        log.info("ready documents=%d", len(st.documents()))
+        try:
+            connect()
+        except StoreUnavailable as exc:
+            log.error("store_unavailable at start, will retry on each request: %s", exc)
         try:
             yield
         finally:
-            svc.feedback.close()
-            if own_store:
-                st.close()
+            svc = app.state.services
+            if svc is not None:
+                svc.feedback.close()
+                if store is None:
+                    svc.store.close()
 
     app = FastAPI(
         title="coop-assistant API",
@@ -54,6 +71,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST",
                            "DELETE"], allow_headers=["Authorization", "Content-Type"])
+    app.state.settings = settings
     errors.install(app)
     app.include_router(health)
     app.include_router(v1)

@@ -15,7 +15,7 @@ from ..answering import AskService
 from ..config import Settings
 from ..feedback import FeedbackStore
 from ..retrieval import Searcher
-from ..store import Store
+from ..store import Store, StoreUnavailable  # noqa: F401 - re-raised by connect()
 
 log = logging.getLogger("assistant.api")
 
@@ -27,6 +27,7 @@ class Services:
     searcher: Searcher
     asker: AskService
     feedback: FeedbackStore
+    model_ready: bool = False
     _ingestor: object | None = None
     _ingest_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -41,7 +42,11 @@ class Services:
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services
+    """The app's services; if the store could not be opened yet, try again now (a server may be back)."""
+    svc = getattr(request.app.state, "services", None)
+    if svc is None:
+        svc = request.app.state.connect()
+    return svc
 
 
 ServicesDep = Annotated[Services, Depends(services)]
@@ -53,7 +58,7 @@ def require(role: str):
     """Dependency: the caller's key must carry `role` (admin includes read). Keys compared in constant time."""
 
     def check(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-        keys = request.app.state.services.settings.api_key_roles
+        keys = request.app.state.settings.api_key_roles
         if not keys:
             return "admin"  # no keys configured: local open mode (see README)
         if creds is None or not creds.credentials:

@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..answering import Answer
 from .convert import answer_out, document_out, filters_from, hit_out
-from .deps import AdminRole, ReadRole, ServicesDep
+from ..store import StoreUnavailable
+from .deps import AdminRole, ReadRole, ServicesDep, services
 from .errors import error_response
 from .models import (
     AskRequest,
@@ -42,9 +43,14 @@ def healthz() -> dict:
 
 
 @health.get("/readyz", summary="Store reachable and embedding model loaded")
-def readyz(svc: ServicesDep) -> JSONResponse:
+def readyz(request: Request) -> JSONResponse:
+    try:
+        svc = services(request)
+    except StoreUnavailable as exc:
+        return JSONResponse({"status": "not_ready", "store": False, "model": False, "reason": str(exc)},
+                            status_code=503)
     store_ok = svc.store.ping()
-    model_ok = bool(getattr(svc, "model_ready", False))
+    model_ok = svc.model_ready
     status = 200 if store_ok and model_ok else 503
     return JSONResponse({"status": "ready" if status == 200 else "not_ready", "store": store_ok, "model": model_ok,
                          "documents": len(svc.store.documents()) if store_ok else None}, status_code=status)

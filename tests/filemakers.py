@@ -1,0 +1,59 @@
+"""Small real files of each format, built by the tests themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def make_pdf(path: Path, lines: list[str]) -> Path:
+    """A minimal one-page PDF with a text layer (Helvetica, WinAnsi), written by hand."""
+    def esc(s: str) -> str:
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    ops = ["BT", "/F1 11 Tf", "14 TL", "50 780 Td"]
+    for line in lines:
+        ops.append(f"({esc(line)}) Tj T*")
+    ops.append("ET")
+    stream = "\n".join(ops).encode("cp1252")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(bytes(out))
+    return path
+
+
+def make_docx(path: Path, heading: str, paragraphs: list[str]) -> Path:
+    import docx
+
+    d = docx.Document()
+    d.add_heading(heading, level=1)
+    for p in paragraphs:
+        d.add_paragraph(p)
+    d.save(str(path))
+    return path
+
+
+def make_html(path: Path, title: str, paragraphs: list[str]) -> Path:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    path.write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+        f"<nav><a href='/'>Home</a> | <a href='/chi-siamo'>Chi siamo</a></nav>"
+        f"<article><h1>{title}</h1>{body}</article><footer>Cookie policy</footer></body></html>",
+        encoding="utf-8",
+    )
+    return path
