@@ -21,7 +21,7 @@ class SearchFilters(Strict):
 
 
 class SearchRequest(Strict):
-    query: str = Field(min_length=1, max_length=1000)
+    query: str = Field(max_length=1000)
     k: int = Field(default=10, ge=1, le=50)
     offset: int = Field(default=0, ge=0, le=1000)
     filters: SearchFilters | None = None
@@ -63,7 +63,7 @@ class SearchResponse(BaseModel):
 
 
 class AskRequest(Strict):
-    question: str = Field(min_length=1)
+    question: str
     conversation_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
     filters: SearchFilters | None = None
 

@@ -1,0 +1,87 @@
+"""Extractive answers, abstention and follow-ups over corpus/."""
+
+from assistant.answering import AskService, answer_type, is_followup
+from assistant.config import Settings
+
+
+def _service(store):
+    return AskService(store, store.settings)
+
+
+def test_answer_states_the_fact_with_a_numbered_citation(corpus_store):
+    ans = _service(corpus_store).ask("Chi guida il progetto sulle acque reflue in Palestina?")
+    assert not ans.abstained
+    assert "Comune di Prato" in ans.answer
+    assert "[1]" in ans.answer
+    c = ans.citations[0]
+    assert (c.n, c.doc_id, c.organisation) == (1, "000_f83177014e1fe298", "ANCI Toscana")
+    assert "Prato" in c.quote and c.quote in c.passage.replace("\n", " ") or "Prato" in c.passage
+
+
+def test_followup_is_answered_about_the_previous_subject(corpus_store):
+    svc = _service(corpus_store)
+    first = svc.ask("Quali progetti ha seguito la Toscana in Marocco?")
+    assert "Oujda" in first.answer and not first.abstained
+    second = svc.ask("E quanto è costato?", conversation_id=first.conversation_id)
+    assert second.followup and not second.abstained
+    assert "218.000 euro" in second.answer
+    assert second.citations[0].doc_id == "002_dec2f4423c44d8fd"
+
+
+def test_same_question_without_context_is_not_a_followup(corpus_store):
+    svc = _service(corpus_store)
+    ans = svc.ask("E quanto è costato?")
+    assert not ans.followup
+
+
+def test_abstains_when_the_documents_do_not_say(corpus_store):
+    svc = _service(corpus_store)
+    for q in ("Quanti abitanti ha Oujda?", "Qual è la capitale della Francia?",
+              "Chi ha vinto il campionato di calcio nel 2019?"):
+        ans = svc.ask(q)
+        assert ans.abstained, (q, ans.answer)
+        assert ans.answer.startswith("Nei documenti disponibili non ho trovato informazioni su")
+        assert ans.citations == []
+
+
+def test_dates_and_amounts_are_picked_when_asked(corpus_store):
+    svc = _service(corpus_store)
+    ans = svc.ask("Quando è iniziato il progetto delle Regioni Obiettivo Convergenza?")
+    assert "14/05/2010" in ans.answer
+    ans = svc.ask("Quanti progetti sul cosviluppo ha portato avanti Arci?")
+    assert "7 progetti" in ans.answer
+
+
+def test_question_analysis():
+    assert answer_type("Quanto è costato?") == "money"
+    assert answer_type("Quando è iniziato?") == "date"
+    assert answer_type("Chi guida il progetto?") == "who"
+    assert answer_type("Di cosa si occupa il progetto?") is None
+    assert is_followup("E quanto è costato?", True)
+    assert is_followup("Chi lo finanzia?", True)
+    assert not is_followup("Chi finanzia il progetto PROFILE in Benin?", True)
+    assert not is_followup("E quanto è costato?", False)
+
+
+def test_conversation_is_bounded_and_expires():
+    from assistant.conversation import ConversationStore, Turn
+
+    now = [0.0]
+    store = ConversationStore(max_turns=3, max_chars=10_000, ttl_seconds=60, clock=lambda: now[0])
+    conv = store.get("c1")
+    for i in range(5):
+        store.append(conv.id, Turn(f"q{i}", f"q{i}", "a", [], [], str(i)))
+    assert [t.question for t in store.history("c1")] == ["q2", "q3", "q4"]
+    store.append(conv.id, Turn("x" * 6000, "x", "y" * 6000, [], [], "big"))
+    small = ConversationStore(max_turns=10, max_chars=1000, clock=lambda: now[0])
+    small.get("c2")
+    small.append("c2", Turn("a" * 600, "", "", [], [], "1"))
+    small.append("c2", Turn("b" * 600, "", "", [], [], "2"))
+    assert [t.answer_id for t in small.history("c2")] == ["2"]
+    now[0] = 61
+    assert store.get("c1").turns == []  # expired, a new conversation with the same id
+
+
+def test_settings_parse_api_keys():
+    s = Settings(api_keys="k1:admin, k2:read ,k3", data_dir="/tmp/x")
+    assert s.api_key_roles == {"k1": "admin", "k2": "read", "k3": "read"}
