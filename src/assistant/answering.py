@@ -22,7 +22,7 @@ from .conversation import ConversationStore, Turn
 from .embedding import unpack_vectors
 from .retrieval import EncodedQuery, Searcher, encode_query
 from .store import Filters, Store, StoredPassage
-from .text import content_stems, split_sentences, stem, words
+from .text import content_stems, looks_english, split_sentences, stem, words
 
 ABSTAIN_TEMPLATE = "Nei documenti disponibili non ho trovato informazioni su «{topic}»."
 
@@ -100,32 +100,39 @@ class Answerer(Protocol):
 _ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     # question cue → evidence pattern
     "money": (
-        re.compile(r"\b(quant[oi]\s+(?:cost|è\s+costat|viene\s+a\s+costare|vale)|cost[oaie]\w*|spes[ae]|budget|"
-                   r"importo|finanziament\w*|valore|how\s+much|cost|funding|euro)\b", re.I),
+        re.compile(r"\b(quant[oi]\s+(?:è\s+)?(?:cost\w*|vale|ha\s+versato|ha\s+ricevuto|ha\s+stanziato|viene\s+a\s+costare)|"
+                   r"cost[oi]|budget|importo|valore\s+economico|stanziament\w*|how\s+much|cost|costs|funding\s+amount)\b",
+                   re.I),
         re.compile(r"(\d[\d.,]*\s*(?:euro|eur\b|€|mila|milioni|mln)|€\s*\d)", re.I),
     ),
     "date": (
-        re.compile(r"\b(quando|in\s+che\s+anno|in\s+quale\s+anno|che\s+data|quale\s+data|data|periodo|durata|"
-                   r"scadenza|inizi\w+|termin\w+|fin\w+\s+il|when|what\s+year|date)\b", re.I),
+        re.compile(r"\b(quando|in\s+che\s+anno|in\s+quale\s+anno|che\s+data|quale\s+data|data\s+di|periodo|"
+                   r"scadenza|inizi\w+|termin\w+|finit[oa]|when|what\s+year|date)\b", re.I),
         re.compile(r"\b(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|(?:19|20)\d{2}|gennaio|febbraio|marzo|aprile|maggio|giugno|"
-                   r"luglio|agosto|settembre|ottobre|novembre|dicembre|ann[oi])\b", re.I),
+                   r"luglio|agosto|settembre|ottobre|novembre|dicembre)\b", re.I),
     ),
     "count": (
         re.compile(r"\b(quant[ie]|numero\s+di|how\s+many)\b", re.I),
-        re.compile(r"\b(\d+|due|tre|quattro|cinque|sei|sette|otto|nove|dieci|venti)\b", re.I),
+        # a quantity, not a year
+        re.compile(r"\b((?!(?:19|20)\d{2}\b)\d+(?:[.,]\d+)?|due|tre|quattro|cinque|sei|sette|otto|nove|dieci|"
+                   r"venti|cento|mille)\b", re.I),
     ),
     "who": (
-        re.compile(r"\b(chi|quale\s+(?:ente|comune|organizzazione|soggetto|associazione)|capofila|who|which\s+"
-                   r"(?:organisation|organization|municipality))\b", re.I),
-        re.compile(r"\b(capofila|capofilato|comune\s+di|regione|anci|confservizi|ong|associazione|fondazione|"
-                   r"partner|responsabile|promoss[oa]|guidat[oa]|[A-Z][a-zà-ù]+\s+[A-Z][a-zà-ù]+)", re.U),
+        re.compile(r"\b(chi|quale\s+(?:ente|comune|organizzazione|soggetto|associazione|ong|fondazione|agenzia)|"
+                   r"quali\s+(?:enti|comuni|organizzazioni|soggetti|associazioni|ong)|capofila|who|which\s+"
+                   r"(?:organisation|organization|municipality|association|body))\b", re.I),
+        # an agent: "finanziato in parti uguali dalla …", "regalati da …", "capofila", "responsabile: …"
+        re.compile(r"(\b\w+(?:at|ut|it)[oaie]\b(?:\s+[\w’']+){0,3}?\s+(?:da|dal|dalla|dallo|dai|dagli|dalle)\b|"
+                   r"\b\w+(?:at|ut|it)[oaie]\s+dall['’]|\bcapofila\w*|\bresponsabile\b|\bpresiedut[oa]\b|"
+                   r"\bdetiene\b|\bpartner\b|\bcon\s+(?:l['’]|il\s+|la\s+)?[A-Z]{3,})", re.I),
     ),
 }
 _FOLLOWUP_START = re.compile(r"^\s*(e|ed|ma|and|anche|invece|inoltre|poi|allora|what\s+about|e\s+per)\b", re.I)
 _ANAPHORA = {"esso", "essa", "essi", "esse", "lo", "la", "li", "le", "ne", "questo", "questa", "quello", "quella",
              "tale", "suo", "sua", "suoi", "loro", "stesso", "stessa", "it", "its", "this", "that", "they", "them"}
-_PRONOUN_START = re.compile(r"^(esso|essa|essi|esse|tale|questo|questa|quest[oa]\s+progetto|il\s+progetto,\s+che)\b",
-                            re.I)
+# A sentence that opens with a pronoun or "Il progetto…" needs the one before it to say what it is about.
+_PRONOUN_START = re.compile(r"^(esso|essa|essi|esse|tale|questo|questa|quest[oa]\s+\w+|il\s+(?:progetto|documento|"
+                            r"programma)\b|l['’](?:iniziativa|intervento)\b)", re.I)
 _TYPE_WORDS = {stem(w) for w in ("costo", "costa", "costato", "costare", "spesa", "budget", "importo",
                                  "finanziamento", "valore", "data", "anno", "periodo", "durata", "numero",
                                  "inizia", "iniziato", "finisce", "terminato", "guida", "guidato", "cost",
@@ -152,11 +159,13 @@ def is_followup(question: str, has_history: bool) -> bool:
 
 
 def _soft_in(term: str, bag: set[str]) -> bool:
+    """Exact stem, or one stem a prefix of the other differing by at most 3 letters (capofila/capofilato)."""
     if term in bag:
         return True
-    if len(term) < 5:
+    if len(term) < 6:
         return False
-    return any(len(b) >= 5 and (b.startswith(term) or term.startswith(b)) for b in bag)
+    return any(len(b) >= 6 and abs(len(b) - len(term)) <= 3 and (b.startswith(term) or term.startswith(b))
+               for b in bag)
 
 
 def topic_of(question: str) -> str:
@@ -190,6 +199,7 @@ class ExtractiveAnswerer:
             return math.log(1 + (n_docs - d + 0.5) / (d + 0.5))
 
         qtype = answer_type(question)
+        english = looks_english(question)
         q_terms = {t: 1.0 for t in content_stems(question)}
         for t in content_stems(context.context_text) if context.followup else []:
             q_terms.setdefault(t, 0.5)
@@ -198,7 +208,13 @@ class ExtractiveAnswerer:
         qvec = np.asarray(query.dense, dtype=np.float32)
         type_pattern = _ANSWER_TYPES[qtype][1] if qtype else None
 
+        def coverage_of(bag: set[str]) -> float:
+            if english:  # words of an English question do not occur in Italian text: meaning decides
+                return 0.0
+            return sum(idf(t) * w for t, w in required.items() if _soft_in(t, bag)) / total_w
+
         candidates: list[Candidate] = []
+        contexts: dict[int, set[str]] = {}
         seen_texts: set[str] = set()
         for rank, passage in enumerate(evidence):
             sentences = passage.meta.get("sentences") or split_sentences(passage.content)
@@ -213,17 +229,23 @@ class ExtractiveAnswerer:
                 bag = bags[i]
                 # What a sentence is about often sits in the two before it ("Esso assomma a …") or the title.
                 context_bag = bag | title_bag | set().union(*bags[max(0, i - 2) : i])
-                lex = sum(idf(t) * w for t, w in required.items() if _soft_in(t, bag)) / total_w
-                lex_ctx = sum(idf(t) * w for t, w in required.items() if _soft_in(t, context_bag)) / total_w
-                dense = float(np.clip((float(sims[i]) - 0.76) / 0.10, 0.0, 1.0))
+                lex = coverage_of(bag)
+                lex_ctx = coverage_of(context_bag)
+                dense = float(np.clip((float(sims[i]) - 0.77) / 0.12, 0.0, 1.0))
                 typed = bool(type_pattern and type_pattern.search(sent))
-                score = 0.45 * dense + 0.25 * lex + 0.2 * lex_ctx + 0.04 / (1 + rank)
+                relevance = dense if english else lex_ctx
+                if english:
+                    score = 0.85 * dense + 0.04 / (1 + rank)
+                else:
+                    score = 0.45 * dense + 0.25 * lex + 0.2 * lex_ctx + 0.04 / (1 + rank)
                 if qtype:
                     # The kind of fact asked for counts only where the sentence's context is on topic.
-                    score += 0.3 * lex_ctx if typed else -0.1
+                    score += 0.3 * relevance if typed else -0.1
                 if context.followup and passage.doc_id in context.previous_doc_ids:
                     score += 0.08
-                candidates.append(Candidate(passage, rank, i, sent, score, dense, lex, typed))
+                cand = Candidate(passage, rank, i, sent, score, dense, lex, typed)
+                contexts[id(cand)] = context_bag
+                candidates.append(cand)
         if not candidates:
             return Draft(ABSTAIN_TEMPLATE.format(topic=topic_of(question)), [], 0.0, True)
         candidates.sort(key=lambda c: c.score, reverse=True)
@@ -233,12 +255,11 @@ class ExtractiveAnswerer:
             if typed is not None and typed.score >= 0.6 * best.score:
                 best = typed
 
-        # Confidence: meaning of the best sentence + how much of the question the best evidence covers.
-        top_bag = set(content_stems(best.passage.content + " " + best.passage.meta.get("title", "")))
-        coverage = sum(idf(t) * w for t, w in required.items() if _soft_in(t, top_bag)) / total_w
+        # Confidence: how close the best sentence is in meaning, and how much of the question its context covers.
+        coverage = coverage_of(contexts[id(best)])
         if not required:
             coverage = 1.0 if context.followup else 0.0
-        confidence = 0.5 * best.dense + 0.5 * coverage
+        confidence = best.dense if english else 0.4 * best.dense + 0.6 * coverage
         if qtype in ("money", "date", "count") and not best.typed:
             confidence *= 0.4  # asked for an amount, a date or a number, and the evidence has none
         confidence = round(float(confidence), 4)
@@ -268,14 +289,24 @@ class ExtractiveAnswerer:
         used = {c.text for c in chosen}
         for cand in chosen:
             pid = f"{cand.passage.doc_id}#{cand.passage.position}"
+            sentences = cand.passage.meta.get("sentences") or split_sentences(cand.passage.content)
             text = cand.text
             if _PRONOUN_START.match(text) and cand.index > 0:
                 # "Esso assomma a 218.000 euro": bring the sentence that says what "esso" is.
-                sentences = cand.passage.meta.get("sentences") or split_sentences(cand.passage.content)
                 prev = sentences[cand.index - 1]
                 if prev not in used and len(prev.split()) <= 60:
-                    text = f"{prev} {text}"
+                    text = f"{prev}{'' if prev[-1:] in '.:;!?' else '.'} {text}"
                     used.add(prev)
+            if text.endswith(":"):
+                # "…i seguenti strumenti:" is followed by its list: keep up to five items.
+                items = []
+                for nxt in sentences[cand.index + 1 : cand.index + 6]:
+                    if nxt in used or len(nxt.split()) > 25:
+                        break
+                    items.append(_strip_bullet(nxt))
+                    used.add(nxt)
+                if items:
+                    text = f"{text} {'; '.join(items)}."
             n = numbers.setdefault(pid, len(numbers) + 1)
             cited.setdefault(pid, (cand.passage, []))[1].append(text)
             parts.append(f"{_strip_bullet(text)} [{n}]")

@@ -23,7 +23,11 @@ _EXTRA_STOP = {
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
-    words = set(get_stop_words("italian")) | set(get_stop_words("english")) | _EXTRA_STOP
+    # English function words only: a full English list would drop names such as "PLUS" or "Life".
+    english = {"a", "an", "the", "of", "and", "or", "to", "in", "on", "at", "by", "for", "from", "with", "is", "are",
+               "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "do", "does", "did", "has",
+               "have", "had", "what", "which", "who", "whom", "when", "where", "how", "why", "much", "many", "there"}
+    words = set(get_stop_words("italian")) | english | _EXTRA_STOP
     return frozenset(strip_accents(w.lower()) for w in words)
 
 
@@ -73,6 +77,11 @@ def _segmenter(language: str) -> pysbd.Segmenter:
     return pysbd.Segmenter(language=language, clean=False)
 
 
+# Italian abbreviations pysbd does not know: "n. 113", "art. 5", "pag. 3" must not end a sentence.
+_ABBREV_END = re.compile(r"\b(n|nn|nr|art|artt|pag|pagg|pp|ca|cfr|dott|dott\.ssa|dr|sig|sigg|sig\.ra|prof|ing|avv|on|"
+                         r"geom|rag|tel|lett|vol|cap|fig|tab|ss|p\.es|es|rif|prot|reg|d\.lgs|l)\.$", re.IGNORECASE)
+
+
 def split_sentences(text: str, language: str = "it") -> list[str]:
     """Sentence split with pysbd (rule-based, offline); one line is never merged with the next."""
     sentences: list[str] = []
@@ -80,11 +89,26 @@ def split_sentences(text: str, language: str = "it") -> list[str]:
         line = line.strip()
         if not line:
             continue
+        merged: list[str] = []
         for s in _segmenter(language).segment(line):
             s = s.strip()
-            if s:
-                sentences.append(s)
+            if not s:
+                continue
+            if merged and _ABBREV_END.search(merged[-1]) and (s[0].isdigit() or s[0].islower()):
+                merged[-1] = f"{merged[-1]} {s}"
+            else:
+                merged.append(s)
+        sentences.extend(merged)
     return sentences
+
+
+_EN_WORDS = frozenset("the of and to in is was what who which when where how does did do are for with from this "
+                      "that it its by on at an be has have much many long".split())
+
+
+def looks_english(text: str) -> bool:
+    tokens = [m.group(0).lower() for m in words(text)]
+    return len(tokens) >= 3 and sum(t in _EN_WORDS for t in tokens) / len(tokens) >= 0.3
 
 
 def mark_terms(text: str, query: str, open_tag: str = "<mark>", close_tag: str = "</mark>", escape: bool = True) -> str:

@@ -1,0 +1,392 @@
+"""`assistant eval`: retrieval (bm25, dense, hybrid in one run), answers, latency; Markdown+JSON+PNG reports."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.config import Settings
+from assistant.retrieval import Searcher, encode_query
+from assistant.store import Store
+
+from .metrics import fact_coverage, mrr_at_k, ndcg_at_k, normalise, percentile, recall_at_k, spans_in
+
+MODES = ("sparse", "dense", "hybrid")
+MODE_NAMES = {"sparse": "bm25-only", "dense": "dense-only", "hybrid": "hybrid"}
+KS = (1, 3, 5, 10)
+SWEEP = [round(x * 0.025, 3) for x in range(0, 33)]
+
+
+@dataclass
+class RetrievalItem:
+    id: str
+    query: str
+    gold_docs: set[str]
+    gold_spans: list[str] = field(default_factory=list)
+
+
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+# ------------------------------------------------------------------------------------------ retrieval
+
+
+def _rank_metrics(ranked: list[str], relevant: set[str], span_hits: list[set[int]] | None,
+                  n_spans: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k in KS:
+        if span_hits is not None:
+            covered = set().union(*span_hits[:k]) if span_hits[:k] else set()
+            out[f"recall@{k}"] = len(covered) / n_spans if n_spans else 0.0
+        else:
+            out[f"recall@{k}"] = recall_at_k(ranked, relevant, k)
+    out["mrr@10"] = mrr_at_k(ranked, relevant, 10)
+    out["ndcg@10"] = ndcg_at_k(ranked, relevant, 10)
+    return out
+
+
+def evaluate_retrieval(store: Store, items: list[RetrievalItem], progress: bool = False) -> dict[str, Any]:
+    """Every query once through each configuration; document and passage level."""
+    sums = {m: {"document": {}, "passage": {}} for m in MODES}
+    curves = {m: {"document": [0.0] * 10, "passage": [0.0] * 10} for m in MODES}
+    n = 0
+    iterator = items
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(items, desc="retrieval", unit="q", file=sys.stderr)
+    for item in iterator:
+        encoded = encode_query(item.query)
+        n += 1
+        for mode in MODES:
+            pool = store.query(encoded.dense, encoded.sparse, mode=mode, limit=50)
+            docs: list[str] = []
+            for p in pool:
+                if p.doc_id not in docs:
+                    docs.append(p.doc_id)
+            passages = [f"{p.doc_id}#{p.position}" for p in pool][:10]
+            if item.gold_spans:
+                hits = [spans_in(p.content, item.gold_spans) for p in pool[:10]]
+                relevant = {pid for pid, h in zip(passages, hits, strict=False) if h}
+                passage_m = _rank_metrics(passages, relevant, hits, len(item.gold_spans))
+            else:  # a dataset whose gold is whole passages: every chunk of a gold document counts
+                relevant = {pid for pid, p in zip(passages, pool, strict=False) if p.doc_id in item.gold_docs}
+                hits = [{0} if p.doc_id in item.gold_docs else set() for p in pool[:10]]
+                passage_m = _rank_metrics(passages, relevant, hits, 1)
+            doc_m = _rank_metrics(docs, item.gold_docs, None, 0)
+            for level, metrics in (("document", doc_m), ("passage", passage_m)):
+                for key, value in metrics.items():
+                    sums[mode][level][key] = sums[mode][level].get(key, 0.0) + value
+            for k in range(1, 11):
+                curves[mode]["document"][k - 1] += recall_at_k(docs, item.gold_docs, k)
+                if item.gold_spans:
+                    covered = set().union(*[spans_in(p.content, item.gold_spans) for p in pool[:k]])
+                    curves[mode]["passage"][k - 1] += len(covered) / len(item.gold_spans)
+                else:
+                    curves[mode]["passage"][k - 1] += float(any(p.doc_id in item.gold_docs for p in pool[:k]))
+    result: dict[str, Any] = {"queries": n, "configurations": {}}
+    for mode in MODES:
+        result["configurations"][MODE_NAMES[mode]] = {
+            level: {key: round(value / max(n, 1), 4) for key, value in sums[mode][level].items()}
+            for level in ("document", "passage")
+        }
+        result["configurations"][MODE_NAMES[mode]]["curve"] = {
+            level: [round(v / max(n, 1), 4) for v in curves[mode][level]] for level in ("document", "passage")
+        }
+    return result
+
+
+def measure_search_latency(store: Store, queries: list[str]) -> list[float]:
+    searcher = Searcher(store)
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        searcher.search(q, k=10)
+        times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+# -------------------------------------------------------------------------------------------- answers
+
+
+def evaluate_answers(store: Store, settings: Settings, questions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ask every question (follow-ups in their first question's conversation) with abstention off,
+    then apply each threshold of a sweep to the recorded confidences."""
+    from assistant.answering import AskService, ExtractiveAnswerer
+
+    service = AskService(store, settings, answerer=ExtractiveAnswerer(store, threshold=0.0,
+                                                                      max_sentences=settings.max_answer_sentences))
+    conversations: dict[str, str] = {}
+    records = []
+    latencies = []
+    for q in questions:
+        cid = conversations.get(q["followup_of"]) if q.get("followup_of") else None
+        t = time.perf_counter()
+        ans = service.ask(q["question"], conversation_id=cid)
+        latencies.append((time.perf_counter() - t) * 1000)
+        conversations[q["id"]] = ans.conversation_id
+        facts = q.get("key_facts") or []
+        cited_ok = [any(normalise(f) in normalise(c.passage) for f in facts) for c in ans.citations]
+        records.append({
+            "id": q["id"], "kind": q.get("kind", ""), "answerable": q["answerable"], "confidence": ans.confidence,
+            "coverage": fact_coverage(ans.answer, facts) if facts else None, "cited_ok": cited_ok,
+            "followup": bool(q.get("followup_of")), "answer": ans.answer, "question": q["question"],
+        })
+    sweep = [dict(threshold=t, **_answer_metrics(records, t)) for t in SWEEP]
+    best = max(sweep, key=lambda r: (round(r["abstention_accuracy"] + r["key_fact_coverage"], 4), -r["threshold"]))
+    return {"records": records, "sweep": sweep, "best_threshold": best["threshold"],
+            "at_configured": _answer_metrics(records, settings.abstain_threshold),
+            "configured_threshold": settings.abstain_threshold, "latencies_ms": latencies}
+
+
+def _answer_metrics(records: list[dict[str, Any]], threshold: float) -> dict[str, float]:
+    coverage, cited, cited_ok, followups_ok, followups = [], 0, 0, 0, 0
+    tp = fp = fn = correct = 0
+    for r in records:
+        abstained = r["confidence"] < threshold
+        if r["answerable"] and r["coverage"] is not None:
+            coverage.append(0.0 if abstained else r["coverage"])
+            if not abstained:
+                cited += len(r["cited_ok"])
+                cited_ok += sum(r["cited_ok"])
+        if not r["answerable"]:
+            tp += abstained
+            fn += not abstained
+        else:
+            fp += abstained
+        correct += abstained == (not r["answerable"])
+        if r["followup"]:
+            followups += 1
+            ok = abstained if not r["answerable"] else (not abstained and (r["coverage"] or 0) >= 0.999)
+            followups_ok += ok
+    return {
+        "key_fact_coverage": round(statistics.fmean(coverage), 4) if coverage else 0.0,
+        "citation_precision": round(cited_ok / cited, 4) if cited else 0.0,
+        "abstention_precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+        "abstention_recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
+        "abstention_accuracy": round(correct / len(records), 4) if records else 0.0,
+        "followup_accuracy": round(followups_ok / followups, 4) if followups else 0.0,
+    }
+
+
+# -------------------------------------------------------------------------------------------- reports
+
+
+def _plots(name: str, retrieval: dict[str, Any], latencies: dict[str, list[float]], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, level in zip(axes, ("document", "passage"), strict=True):
+        for cfg, data in retrieval["configurations"].items():
+            ax.plot(range(1, 11), data["curve"][level], marker="o", label=cfg)
+        ax.set_title(f"recall@k, {level} level")
+        ax.set_xlabel("k")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("recall")
+    axes[0].legend()
+    fig.suptitle(name)
+    fig.tight_layout()
+    path = out / f"{name}-recall.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    files.append(path.name)
+    series = {k: v for k, v in latencies.items() if v}
+    if series:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for label, values in series.items():
+            ax.hist(values, bins=30, alpha=0.6, label=f"{label} (p50 {percentile(values, 50):.0f} ms)")
+        ax.set_xlabel("ms")
+        ax.set_ylabel("requests")
+        ax.set_title(f"{name}: latency")
+        ax.legend()
+        fig.tight_layout()
+        path = out / f"{name}-latency.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(path.name)
+    return files
+
+
+def _latency_summary(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(percentile(values, 50), 1), "p95_ms": round(percentile(values, 95), 1),
+            "n": len(values)}
+
+
+def write_report(name: str, results: dict[str, Any], out_dir: Path, command: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lat = results.get("latency_raw", {})
+    plots = _plots(name, results["retrieval"], lat, out_dir)
+    results = {k: v for k, v in results.items() if k != "latency_raw"}
+    (out_dir / f"{name}.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    r = results["retrieval"]
+    lines = [f"# Evaluation report: {name}", "", f"Command: `{command}`  ", f"Date: {results['date']}  ",
+             f"Retrieval queries: {r['queries']}", ""]
+    for level in ("document", "passage"):
+        lines += [f"## Retrieval, {level} level", "",
+                  "| configuration | recall@1 | recall@3 | recall@5 | recall@10 | MRR@10 | nDCG@10 |",
+                  "|---|---|---|---|---|---|---|"]
+        for cfg, data in r["configurations"].items():
+            m = data[level]
+            lines.append(f"| {cfg} | {m['recall@1']:.3f} | {m['recall@3']:.3f} | {m['recall@5']:.3f} | "
+                         f"{m['recall@10']:.3f} | {m['mrr@10']:.3f} | {m['ndcg@10']:.3f} |")
+        lines.append("")
+    if "margins" in results:
+        lines += ["## Hybrid against the best single configuration", ""]
+        for key, m in results["margins"].items():
+            lines.append(f"- {key}: hybrid {m['hybrid']:.4f} vs {m['best_single']} {m['best_value']:.4f} "
+                         f"→ margin {m['margin']:+.4f}")
+        lines.append("")
+    if "answers" in results:
+        a = results["answers"]
+        at = a["at_configured"]
+        lines += ["## Answers", "", f"Abstention threshold in use: **{a['configured_threshold']}** "
+                  f"(best on this set by abstention accuracy + key-fact coverage: {a['best_threshold']}).", "",
+                  "| metric | value |", "|---|---|"]
+        lines += [f"| {k.replace('_', ' ')} | {v:.3f} |" for k, v in at.items()]
+        lines += ["", "### Effect of the abstention threshold", "",
+                  "| threshold | key-fact coverage | abstention precision | abstention recall | abstention accuracy | "
+                  "follow-up accuracy |", "|---|---|---|---|---|---|"]
+        for s in a["sweep"]:
+            if s["threshold"] * 1000 % 50 == 0:
+                lines.append(f"| {s['threshold']:.2f} | {s['key_fact_coverage']:.3f} | {s['abstention_precision']:.3f}"
+                             f" | {s['abstention_recall']:.3f} | {s['abstention_accuracy']:.3f} | "
+                             f"{s['followup_accuracy']:.3f} |")
+        misses = [x for x in a["records"] if (x["answerable"] and (x["coverage"] or 0) < 1 and x["coverage"] is not None)
+                  or (not x["answerable"] and x["confidence"] >= a["configured_threshold"])]
+        if misses:
+            lines += ["", "### Questions not fully right at the threshold in use", ""]
+            for x in misses:
+                lines.append(f"- `{x['id']}` ({x['kind']}, confidence {x['confidence']:.2f}) {x['question']}")
+    lines += ["", "## Latency", "", "| operation | p50 ms | p95 ms | n |", "|---|---|---|---|"]
+    for op, s in results["latency"].items():
+        lines.append(f"| {op} | {s['p50_ms']} | {s['p95_ms']} | {s['n']} |")
+    lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
+    path = out_dir / f"{name}.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def _margins(retrieval: dict[str, Any], level: str) -> dict[str, Any]:
+    cfgs = retrieval["configurations"]
+    out = {}
+    for metric in ("recall@5", "mrr@10"):
+        singles = {c: cfgs[c][level][metric] for c in ("bm25-only", "dense-only")}
+        best = max(singles, key=singles.get)
+        out[f"{level} {metric}"] = {"hybrid": cfgs["hybrid"][level][metric], "best_single": best,
+                                    "best_value": singles[best],
+                                    "margin": round(cfgs["hybrid"][level][metric] - singles[best], 4)}
+    return out
+
+
+def run_corpus(corpus: Path, questions_path: Path, settings: Settings, reports: Path,
+               command: str) -> dict[str, Any]:
+    from ingest.pipeline import Ingestor
+
+    questions = load_jsonl(questions_path)
+    eval_settings = settings.model_copy(update={"data_dir": settings.data_dir / f"eval-{corpus.name}"})
+    store = Store(eval_settings, collection=f"eval_{corpus.name}")
+    try:
+        summary = Ingestor(store, eval_settings).run([corpus], sync=True)
+        items = [RetrievalItem(q["id"], q["question"], set(q["gold_doc_ids"]), q.get("gold_passages") or [])
+                 for q in questions if q["answerable"] and not q.get("followup_of")]
+        retrieval = evaluate_retrieval(store, items)
+        answers = evaluate_answers(store, eval_settings, questions)
+        search_lat = measure_search_latency(store, [q["question"] for q in questions])
+    finally:
+        store.close()
+    results = {
+        "name": corpus.name, "date": time.strftime("%Y-%m-%d %H:%M"), "documents": summary.files,
+        "questions": len(questions), "retrieval": retrieval, "margins": _margins(retrieval, "passage"),
+        "answers": {k: v for k, v in answers.items() if k != "latencies_ms"},
+        "latency": {"search": _latency_summary(search_lat), "ask": _latency_summary(answers["latencies_ms"])},
+        "latency_raw": {"search": search_lat, "ask": answers["latencies_ms"]},
+    }
+    results["report"] = str(write_report(corpus.name, results, reports, command))
+    return results
+
+
+def run_dataset(dataset: Path, settings: Settings, reports: Path, command: str, limit: int | None) -> dict[str, Any]:
+    from ingest.pipeline import Ingestor
+
+    name = dataset.name
+    eval_settings = settings.model_copy(update={"data_dir": settings.data_dir / f"eval-{name}"})
+    store = Store(eval_settings, collection=f"dataset_{name.replace('-', '_')}")
+    try:
+        ingestor = Ingestor(store, eval_settings, sentence_vectors=False)
+        passages = load_jsonl(dataset / "corpus.jsonl")
+        from tqdm import tqdm
+
+        started = time.perf_counter()
+        for p in tqdm(passages, desc="indexing", unit="passage", file=sys.stderr):
+            ingestor.index_bytes(p["text"].encode("utf-8"), f"{p['id']}.txt", meta={"title": p.get("title", "")},
+                                 source=f"dataset:{name}", doc_id=p["id"])
+        index_seconds = time.perf_counter() - started
+        queries = load_jsonl(dataset / "queries.jsonl")
+        if limit:
+            queries = queries[:limit]
+        items = [RetrievalItem(q["id"], q["question"], set(q["gold_ids"])) for q in queries]
+        retrieval = evaluate_retrieval(store, items, progress=True)
+        search_lat = measure_search_latency(store, [q["question"] for q in queries[:300]])
+    finally:
+        store.close()
+    results = {
+        "name": name, "date": time.strftime("%Y-%m-%d %H:%M"), "documents": len(passages),
+        "questions": len(queries), "index_seconds": round(index_seconds, 1), "retrieval": retrieval,
+        "margins": _margins(retrieval, "document"),
+        "latency": {"search": _latency_summary(search_lat)}, "latency_raw": {"search": search_lat},
+    }
+    results["report"] = str(write_report(name, results, reports, command))
+    return results
+
+
+def check_gate(results: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
+    """Names of the gated metrics that fall below their thresholds."""
+    values = gate_values(results)
+    return [f"{k}: {values[k]:.4f} < {v:.4f}" for k, v in thresholds.items() if values.get(k, 0.0) < v]
+
+
+def gate_values(results: dict[str, Any]) -> dict[str, float]:
+    at = results["answers"]["at_configured"]
+    return {
+        "hybrid_passage_recall@5": results["retrieval"]["configurations"]["hybrid"]["passage"]["recall@5"],
+        "key_fact_coverage": at["key_fact_coverage"],
+        "abstention_accuracy": at["abstention_accuracy"],
+    }
+
+
+def main(args, settings: Settings) -> int:
+    reports = Path(args.reports)
+    command = "assistant eval " + " ".join(sys.argv[2:])
+    if args.dataset:
+        results = run_dataset(Path(args.dataset), settings, reports, command, args.limit)
+    else:
+        results = run_corpus(Path(args.corpus), Path(args.questions), settings, reports, command)
+    summary = {"report": results["report"], "configurations": {
+        cfg: {lvl: data[lvl] for lvl in ("document", "passage")}
+        for cfg, data in results["retrieval"]["configurations"].items()}, "margins": results["margins"],
+        "latency": results["latency"]}
+    if "answers" in results:
+        summary["answers"] = results["answers"]["at_configured"]
+        summary["abstain_threshold"] = results["answers"]["configured_threshold"]
+    code = 0
+    if args.gate:
+        failed = check_gate(results, json.loads(Path(args.gate).read_text(encoding="utf-8")))
+        summary["gate"] = "failed: " + "; ".join(failed) if failed else "passed"
+        code = 1 if failed else 0
+    print(json.dumps(summary, ensure_ascii=False))
+    return code
