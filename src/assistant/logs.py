@@ -30,6 +30,11 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Third-party chatter (pypdf warnings on broken files, http client lines) is not ours to log.
-    for noisy in ("pypdf", "httpx", "haystack", "trafilatura", "htmldate", "urllib3", "telegram.ext", "httpcore"):
+    quiet_third_party()
+
+
+def quiet_third_party() -> None:
+    """Third-party chatter is not ours to log; PTB and the HTTP clients would log chat texts at DEBUG."""
+    for noisy in ("pypdf", "httpx", "haystack", "trafilatura", "htmldate", "urllib3", "telegram", "httpcore",
+                  "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

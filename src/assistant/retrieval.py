@@ -9,7 +9,7 @@ from haystack import Document, component
 from .embedding import embed_queries
 from .sparse import query_vector
 from .store import Filters, Mode, Store, StoredPassage
-from .text import mark_terms
+from .text import mark_terms, snippet
 
 
 @dataclass
@@ -20,6 +20,7 @@ class Hit:
     score: float
     text: str
     highlighted: str
+    snippet: str
     heading: str
     position: int
     passage_id: str
@@ -77,6 +78,7 @@ def _hit(p: StoredPassage, query: str) -> Hit:
     return Hit(
         doc_id=p.doc_id, title=p.meta.get("title", ""), organisation=p.meta.get("organisation", ""),
         score=round(p.score, 6), text=p.content, highlighted=mark_terms(p.content, query),
+        snippet=snippet(p.content, query),
         heading=p.meta.get("heading", ""), position=p.position, passage_id=f"{p.doc_id}#{p.position}",
     )
 

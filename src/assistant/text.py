@@ -125,3 +125,22 @@ def mark_terms(text: str, query: str, open_tag: str = "<mark>", close_tag: str =
             pos = m.end()
     out.append(esc(text[pos:]))
     return "".join(out)
+
+
+def snippet(text: str, query: str, width: int = 300, open_tag: str = "<mark>", close_tag: str = "</mark>") -> str:
+    """A window of about `width` characters around the densest run of query words, marked and HTML-escaped."""
+    wanted = set(content_stems(query))
+    flat = " ".join(text.split())
+    hits = [m.start() for m in words(flat) if wanted and not is_stop(m.group(0)) and stem(m.group(0)) in wanted]
+    if len(flat) <= width:
+        return mark_terms(flat, query, open_tag, close_tag)
+    start = 0
+    if hits:
+        best = max(hits, key=lambda h: sum(h <= x < h + width - 60 for x in hits))
+        start = max(0, best - 60)
+        start = flat.rfind(" ", 0, start) + 1 if start > 0 else 0
+    end = min(len(flat), start + width)
+    if end < len(flat):
+        end = flat.rfind(" ", start, end) if flat.rfind(" ", start, end) > start else end
+    body = mark_terms(flat[start:end], query, open_tag, close_tag)
+    return ("…" if start > 0 else "") + body + ("…" if end < len(flat) else "")

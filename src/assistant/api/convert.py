@@ -25,7 +25,7 @@ def filters_from(f: SearchFilters | None) -> Filters | None:
 
 def passage_out(h: Hit) -> PassageOut:
     return PassageOut(passage_id=h.passage_id, position=h.position, heading=h.heading, score=h.score, text=h.text,
-                      highlighted=h.highlighted)
+                      highlighted=h.highlighted, snippet=h.snippet)
 
 
 def hit_out(h: Hit) -> SearchHitOut:

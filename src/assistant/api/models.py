@@ -42,7 +42,8 @@ class PassageOut(BaseModel):
     heading: str
     score: float
     text: str
-    highlighted: str
+    highlighted: str = Field(description="the passage, HTML-escaped, query words in <mark>")
+    snippet: str = Field(description="~300 characters around the best match, HTML-escaped, words in <mark>")
 
 
 class SearchHitOut(BaseModel):

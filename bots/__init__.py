@@ -1,0 +1,1 @@
+"""Chat adapters: thin clients of the HTTP API."""

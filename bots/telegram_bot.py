@@ -1,0 +1,263 @@
+"""Telegram bot for municipal officers: a python-telegram-bot Application, thin client of the HTTP API.
+
+It owns no index: questions, searches and feedback go to the API (ASSISTANT_API_URL, ASSISTANT_API_KEY).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict, deque
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from assistant.config import Settings, allowed_ids
+
+from .api_client import ApiRejected, ApiUnavailable, AssistantApi
+from .formatting import answer_html, search_html, sources_html, split_message
+
+log = logging.getLogger("bots.telegram")
+
+MAX_QUESTION = 1000
+UNAVAILABLE = "Il servizio non è raggiungibile, riprova tra poco."
+HELP = (
+    "Ciao! Sono l'assistente sulla <b>cooperazione decentrata</b>: rispondo alle domande usando solo i documenti "
+    "disponibili (progetti, bandi, programmi, contatti) e indico sempre le fonti.\n\n"
+    "Prova a chiedere:\n"
+    "• <i>Chi guida il progetto sulle acque reflue in Palestina?</i>\n"
+    "• <i>Quali progetti ha seguito la Toscana in Marocco?</i> e poi <i>E quanto è costato?</i>\n\n"
+    "Comandi:\n"
+    "/cerca <i>parole</i> – i cinque documenti più pertinenti\n"
+    "/fonti – i passaggi citati nell'ultima risposta\n"
+    "/nuova – ricomincia una nuova conversazione\n"
+    "/aiuto – questo messaggio"
+)
+NOT_TEXT = "Posso leggere solo messaggi di testo: scrivi la tua domanda in un messaggio."
+
+
+class RateLimiter:
+    """Sliding window of `per_minute` events per key."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._events: dict[int, deque[float]] = defaultdict(deque)
+
+    def retry_after(self, key: int) -> float:
+        """0 if allowed now (and counted), else seconds to wait."""
+        now = self.clock()
+        window = self._events[key]
+        while window and now - window[0] >= 60:
+            window.popleft()
+        if len(window) >= self.per_minute:
+            return 60 - (now - window[0])
+        window.append(now)
+        return 0.0
+
+
+async def send_html(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, reply_markup=None,
+                    attempts: int = 4) -> None:
+    """Send (split) HTML; Telegram errors are logged and retried with backoff; buttons go on the last part."""
+    chunks = split_message(text)
+    chat_id = update.effective_chat.id
+    for i, chunk in enumerate(chunks):
+        markup = reply_markup if i == len(chunks) - 1 else None
+        delay = 0.5
+        for attempt in range(1, attempts + 1):
+            try:
+                await context.bot.send_message(chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                               disable_web_page_preview=True)
+                break
+            except RetryAfter as exc:
+                wait = float(getattr(exc.retry_after, "total_seconds", lambda: exc.retry_after)())
+                log.warning("telegram_retry_after seconds=%s attempt=%d", wait, attempt)
+                await asyncio.sleep(wait)
+            except (TimedOut, NetworkError) as exc:
+                log.warning("telegram_send_failed error=%s attempt=%d", type(exc).__name__, attempt)
+                if attempt == attempts:
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+
+
+class CoopBot:
+    """Handlers and per-chat state; `build()` returns the PTB Application."""
+
+    def __init__(self, settings: Settings, api: AssistantApi | None = None) -> None:
+        self.settings = settings
+        self.api = api or AssistantApi(settings.api_url, settings.api_key, settings.telegram_api_timeout)
+        self.users, self.chats = allowed_ids(settings)
+        self.limiter = RateLimiter(settings.telegram_rate_per_minute)
+        self._refused: set[int] = set()
+
+    # ---------------------------------------------------------------- access and limits
+    async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        chat = update.effective_chat
+        if user is None:
+            raise ApplicationHandlerStop
+        if user.id in self.users or (chat is not None and chat.id in self.chats):
+            return
+        # Nothing of what they wrote is stored or logged: only their id, so an admin can add them.
+        log.info("access_denied user_id=%s", user.id)
+        if update.callback_query is not None:
+            await update.callback_query.answer("Accesso non autorizzato.")
+        elif user.id not in self._refused and chat is not None:
+            self._refused.add(user.id)
+            await context.bot.send_message(
+                chat.id,
+                "Mi dispiace, questo assistente è riservato al personale autorizzato. "
+                f"Se ne hai bisogno, comunica all'amministratore il tuo identificativo Telegram: {user.id}",
+            )
+        raise ApplicationHandlerStop
+
+    # ---------------------------------------------------------------- state
+    @staticmethod
+    def conversation_id(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+        epoch = context.chat_data.setdefault("epoch", 0)
+        return f"tg-{update.effective_chat.id}-{epoch}"
+
+    # ---------------------------------------------------------------- handlers
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await send_html(update, context, HELP)
+
+    async def new(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        old = self.conversation_id(update, context)
+        context.chat_data["epoch"] = context.chat_data.get("epoch", 0) + 1
+        context.chat_data.pop("last_citations", None)
+        try:
+            await self.api.forget(old)
+        except (ApiUnavailable, ApiRejected):
+            pass  # the API forgets idle conversations by itself
+        await send_html(update, context, "Nuova conversazione: le domande precedenti non sono più considerate.")
+
+    async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await send_html(update, context, sources_html(context.chat_data.get("last_citations", [])))
+
+    async def search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = " ".join(context.args or []).strip()
+        if not query:
+            await send_html(update, context, "Scrivi le parole da cercare dopo il comando, per esempio: "
+                                             "<code>/cerca acquedotto Oujda</code>")
+            return
+        if len(query) > MAX_QUESTION or not await self._within_limit(update, context):
+            if len(query) > MAX_QUESTION:
+                await send_html(update, context, "La ricerca è troppo lunga (massimo 1000 caratteri).")
+            return
+        try:
+            result = await self.api.search(query, k=5)
+        except ApiUnavailable as exc:
+            log.warning("api_unavailable op=search error=%s", exc)
+            await send_html(update, context, UNAVAILABLE)
+            return
+        except ApiRejected as exc:
+            await send_html(update, context, f"Ricerca non valida: {exc}")
+            return
+        await send_html(update, context, search_html(result))
+
+    async def question(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = (update.effective_message.text or "").strip()
+        if not text:
+            await send_html(update, context, "Il messaggio è vuoto: scrivi una domanda.")
+            return
+        if len(text) > MAX_QUESTION:
+            await send_html(update, context, f"La domanda è troppo lunga ({len(text)} caratteri): il massimo è "
+                                             f"{MAX_QUESTION}. Prova a riassumerla.")
+            return
+        if not await self._within_limit(update, context):
+            return
+        try:
+            await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
+        except TelegramError:
+            pass
+        try:
+            answer = await self.api.ask(text, self.conversation_id(update, context))
+        except ApiUnavailable as exc:
+            log.warning("api_unavailable op=ask error=%s", exc)
+            await send_html(update, context, UNAVAILABLE)
+            return
+        except ApiRejected as exc:
+            await send_html(update, context, f"Non posso elaborare la domanda: {exc}")
+            return
+        context.chat_data["last_citations"] = answer.get("citations", [])
+        buttons = InlineKeyboardMarkup([[
+            InlineKeyboardButton("👍", callback_data=f"fb:up:{answer['answer_id']}"),
+            InlineKeyboardButton("👎", callback_data=f"fb:down:{answer['answer_id']}"),
+        ]])
+        await send_html(update, context, answer_html(answer), reply_markup=buttons)
+
+    async def feedback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        _, rating, answer_id = (query.data or "::").split(":", 2)
+        try:
+            await self.api.feedback(answer_id, rating)
+        except (ApiUnavailable, ApiRejected) as exc:
+            log.warning("feedback_failed error=%s", exc)
+            await query.answer("Non sono riuscito a registrare il riscontro, riprova tra poco.")
+            return
+        await query.answer("Grazie per il riscontro!")
+        try:
+            await query.edit_message_reply_markup(reply_markup=None)
+        except TelegramError:
+            pass
+
+    async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await send_html(update, context, NOT_TEXT)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("handler_error error=%s", type(context.error).__name__)
+
+    async def _within_limit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        wait = self.limiter.retry_after(update.effective_user.id)
+        if wait > 0:
+            await send_html(update, context, f"Hai fatto molte domande in poco tempo: riprova tra {int(wait) + 1} "
+                                             "secondi.")
+            return False
+        return True
+
+    # ---------------------------------------------------------------- application
+    def build(self, base_url: str | None = None) -> Application:
+        if not self.settings.telegram_bot_token:
+            raise SystemExit("TELEGRAM_BOT_TOKEN is not set")
+        app = (
+            ApplicationBuilder()
+            .token(self.settings.telegram_bot_token)
+            .base_url(base_url or self.settings.telegram_base_url)
+            .post_shutdown(lambda _: self.api.close())
+            .build()
+        )
+        app.add_handler(TypeHandler(Update, self.gate), group=-1)
+        app.add_handler(CommandHandler(["start", "aiuto", "help"], self.help))
+        app.add_handler(CommandHandler("nuova", self.new))
+        app.add_handler(CommandHandler("fonti", self.sources))
+        app.add_handler(CommandHandler("cerca", self.search))
+        app.add_handler(CallbackQueryHandler(self.feedback, pattern=r"^fb:(up|down):[0-9a-f]+$"))
+        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.question))
+        app.add_handler(MessageHandler(filters.COMMAND, self.help))
+        app.add_handler(MessageHandler(~filters.TEXT, self.not_text))
+        app.add_error_handler(self.on_error)
+        return app
+
+
+def run_bot(settings: Settings) -> int:
+    app = CoopBot(settings).build()
+    if settings.telegram_webhook_url:
+        app.run_webhook(listen="0.0.0.0", port=settings.telegram_webhook_port,
+                        url_path=settings.telegram_bot_token or "", webhook_url=settings.telegram_webhook_url)
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
