@@ -99,8 +99,10 @@ class CoopBot:
 
     def __init__(self, settings: Settings, api: AssistantApi | None = None) -> None:
         self.settings = settings
-        self.api = api or AssistantApi(settings.api_url, settings.api_key, settings.telegram_api_timeout)
+        self.api = api or AssistantApi(settings.api_base_url, settings.api_key, settings.telegram_api_timeout)
         self.users, self.chats = allowed_ids(settings)
+        if not self.users and not self.chats:
+            log.warning("no_allowed_users: set ASSISTANT_TELEGRAM_ALLOWED_USERS or _CHATS, everyone is refused")
         self.limiter = RateLimiter(settings.telegram_rate_per_minute)
         self._refused: set[int] = set()
 

@@ -147,15 +147,22 @@ def answer_type(question: str) -> str | None:
 
 
 def is_followup(question: str, has_history: bool) -> bool:
+    """A question that leans on the conversation: opens with "e/ma/anche…", has a pronoun, or names nothing
+    (no proper noun, acronym or number) and so cannot stand alone ("Quanti enti locali coinvolge?")."""
     if not has_history:
         return False
     if _FOLLOWUP_START.match(question):
         return True
-    tokens = {m.group(0).lower() for m in words(question)}
-    if tokens & _ANAPHORA:
+    tokens = words(question)
+    if {m.group(0).lower() for m in tokens} & _ANAPHORA:
         return True
     substantive = [s for s in content_stems(question) if s not in _TYPE_WORDS]
-    return len(substantive) <= 1
+    if len(substantive) <= 1:
+        return True
+    names = [m.group(0) for i, m in enumerate(tokens)
+             if (i > 0 and m.group(0)[0].isupper()) or m.group(0)[0].isdigit()
+             or (len(m.group(0)) > 1 and m.group(0).isupper())]
+    return not names
 
 
 def _soft_in(term: str, bag: set[str]) -> bool:

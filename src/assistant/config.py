@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     bm25_avgdl: float = 150.0
 
     # answering
-    abstain_threshold: float = 0.35
+    abstain_threshold: float = 0.45  # chosen on eval/questions.jsonl, see eval/reports/corpus.md
     max_answer_sentences: int = 3
     answer_passages: int = 6
 
@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = 20.0
 
     # bot
-    api_url: str = "http://127.0.0.1:8000"
+    api_url: str | None = None  # default: this machine's API on `port`
     api_key: str = ""
     telegram_bot_token: str | None = Field(
         default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "ASSISTANT_TELEGRAM_BOT_TOKEN")
@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_port: int = 8443
     telegram_api_timeout: float = 20.0
+
+    @property
+    def api_base_url(self) -> str:
+        return self.api_url or f"http://127.0.0.1:{self.port}"
 
     @property
     def store_path(self) -> Path:

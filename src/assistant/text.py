@@ -94,7 +94,9 @@ def split_sentences(text: str, language: str = "it") -> list[str]:
             s = s.strip()
             if not s:
                 continue
-            if merged and _ABBREV_END.search(merged[-1]) and (s[0].isdigit() or s[0].islower()):
+            # Italian sentences start with a capital: a piece starting lower-case followed an abbreviation
+            # pysbd did not know ("EE.LL. del Mezzogiorno"), and a number after "n." is part of it too.
+            if merged and (s[0].islower() or (s[0].isdigit() and _ABBREV_END.search(merged[-1]))):
                 merged[-1] = f"{merged[-1]} {s}"
             else:
                 merged.append(s)
