@@ -91,6 +91,24 @@ def bench_corpus(queries: list[str], n: int, env: dict[str, str], label: str) ->
         proc.wait(timeout=30)
 
 
+def index_squad(data: Path) -> None:
+    """Each squad passage as one document, through the product's Ingestor (idempotent on re-runs)."""
+    from assistant.config import Settings
+    from assistant.store import Store
+    from ingest.pipeline import Ingestor
+
+    settings = Settings(data_dir=data)
+    store = Store(settings)
+    try:
+        ingestor = Ingestor(store, settings)
+        for line in (SQUAD / "corpus.jsonl").open(encoding="utf-8"):
+            p = json.loads(line)
+            ingestor.index_bytes(p["text"].encode("utf-8"), f"{p['id']}.txt", meta={"title": p.get("title", "")},
+                                 source="dataset:squad-it-dev", doc_id=p["id"])
+    finally:
+        store.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
@@ -107,14 +125,10 @@ def main() -> int:
     rows += bench_corpus(questions, args.requests, env, "corpus (5 documents, 15 passages)")
 
     if not args.skip_squad and SQUAD.exists():
-        # The index `assistant eval --dataset` builds (no sentence vectors: ask falls back to lexical choice).
-        data = ROOT / "data" / "eval-squad-it-dev"
-        if not data.exists():
-            print("indexing squad-it-dev first: assistant eval --dataset ... --limit 1", file=sys.stderr)
-            subprocess.run([*py, "eval", "--dataset", str(SQUAD), "--limit", "1", "--reports", "/tmp"], cwd=ROOT,
-                           check=True, stdout=subprocess.DEVNULL)
-        env = {"ASSISTANT_DATA_DIR": str(data), "ASSISTANT_COLLECTION": "dataset_squad_it_dev",
-               "ASSISTANT_API_KEYS": ""}
+        # Indexed the way the product indexes (sentence vectors included), in its own data folder.
+        data = ROOT / "data" / "bench-squad"
+        env = {"ASSISTANT_DATA_DIR": str(data), "ASSISTANT_API_KEYS": ""}
+        index_squad(data)
         squad_q = [json.loads(line)["question"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")][:1000]
         rows += bench_corpus(squad_q, args.requests, env, "squad-it-dev (1,020 passages)")
 

@@ -61,24 +61,26 @@ class Searcher:
                filters: Filters | None = None, per_document: bool = True) -> SearchPage:
         pool = self.passages(query, limit=max(self.store.settings.prefetch_limit, (offset + k) * 3), mode=mode,
                              filters=filters)
-        hits = [_hit(p, query) for p in pool]
         if not per_document:
-            return SearchPage(query, len(hits), hits[offset : offset + k])
-        grouped: dict[str, Hit] = {}
-        for h in hits:
-            if h.doc_id in grouped:
-                grouped[h.doc_id].more_passages.append(h)
-            else:
-                grouped[h.doc_id] = h
-        groups = list(grouped.values())
-        return SearchPage(query, len(groups), groups[offset : offset + k])
+            return SearchPage(query, len(pool), [_hit(p, query) for p in pool[offset : offset + k]])
+        groups: dict[str, list[StoredPassage]] = {}
+        for p in pool:
+            groups.setdefault(p.doc_id, []).append(p)
+        page = list(groups.values())[offset : offset + k]
+        # Marks and snippets cost stemming: build them only for the page returned.
+        hits = []
+        for best, *others in page:
+            hit = _hit(best, query)
+            hit.more_passages = [_hit(o, query, with_snippet=False) for o in others]
+            hits.append(hit)
+        return SearchPage(query, len(groups), hits)
 
 
-def _hit(p: StoredPassage, query: str) -> Hit:
+def _hit(p: StoredPassage, query: str, with_snippet: bool = True) -> Hit:
     return Hit(
         doc_id=p.doc_id, title=p.meta.get("title", ""), organisation=p.meta.get("organisation", ""),
         score=round(p.score, 6), text=p.content, highlighted=mark_terms(p.content, query),
-        snippet=snippet(p.content, query),
+        snippet=snippet(p.content, query) if with_snippet else "",
         heading=p.meta.get("heading", ""), position=p.position, passage_id=f"{p.doc_id}#{p.position}",
     )
 

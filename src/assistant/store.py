@@ -79,6 +79,9 @@ class Store:
             if settings.qdrant_api_key:
                 params["api_key"] = Secret.from_token(settings.qdrant_api_key)
         else:
+            from .local_speedups import apply
+
+            apply()
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             params = {"path": str(settings.store_path), "force_disable_check_same_thread": True}
         # Embedded mode ignores payload indexes (it scans); a server uses them. Same code for both.
