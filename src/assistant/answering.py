@@ -68,6 +68,7 @@ class Candidate:
     dense: float = 0.0
     lexical: float = 0.0
     typed: bool = False
+    context: set[str] = field(default_factory=set)  # stems of the sentence, the two before it, title, heading
 
 
 @dataclass
@@ -188,7 +189,7 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, store: Store, threshold: float = 0.35, max_sentences: int = 3) -> None:
+    def __init__(self, store: Store, threshold: float = 0.45, max_sentences: int = 3) -> None:
         self.store = store
         self.threshold = threshold
         self.max_sentences = max_sentences
@@ -221,7 +222,6 @@ class ExtractiveAnswerer:
             return sum(idf(t) * w for t, w in required.items() if _soft_in(t, bag)) / total_w
 
         candidates: list[Candidate] = []
-        contexts: dict[int, set[str]] = {}
         seen_texts: set[str] = set()
         for rank, passage in enumerate(evidence):
             sentences = passage.meta.get("sentences") or split_sentences(passage.content)
@@ -250,9 +250,7 @@ class ExtractiveAnswerer:
                     score += 0.3 * relevance if typed else -0.1
                 if context.followup and passage.doc_id in context.previous_doc_ids:
                     score += 0.08
-                cand = Candidate(passage, rank, i, sent, score, dense, lex, typed)
-                contexts[id(cand)] = context_bag
-                candidates.append(cand)
+                candidates.append(Candidate(passage, rank, i, sent, score, dense, lex, typed, context_bag))
         if not candidates:
             return Draft(ABSTAIN_TEMPLATE.format(topic=topic_of(question)), [], 0.0, True)
         candidates.sort(key=lambda c: c.score, reverse=True)
@@ -263,7 +261,7 @@ class ExtractiveAnswerer:
                 best = typed
 
         # Confidence: how close the best sentence is in meaning, and how much of the question its context covers.
-        coverage = coverage_of(contexts[id(best)])
+        coverage = coverage_of(best.context)
         if not required:
             coverage = 1.0 if context.followup else 0.0
         confidence = best.dense if english else 0.4 * best.dense + 0.6 * coverage
@@ -366,8 +364,7 @@ class AskService:
             for i, (p, quotes) in enumerate(draft.cited, 1)
         ]
         answer_id = uuid.uuid4().hex
-        resolved = query_text if not draft.abstained or not followup else query_text
-        self.conversations.append(conv.id, Turn(question, resolved, draft.text, [c.doc_id for c in citations],
+        self.conversations.append(conv.id, Turn(question, query_text, draft.text, [c.doc_id for c in citations],
                                                 [c.passage_id for c in citations], answer_id))
         return Answer(
             question=question, answer=draft.text, citations=citations, abstained=draft.abstained,

@@ -71,15 +71,6 @@ class E5DocumentEmbedder:
         return {"documents": out}
 
 
-@component
-class E5TextEmbedder:
-    """Embeds a query with the e5 query prefix."""
-
-    @component.output_types(embedding=list[float])
-    def run(self, text: str) -> dict[str, list[float]]:
-        return {"embedding": embed_queries([text])[0].tolist()}
-
-
 def passage_text(doc: Document) -> str:
     title = (doc.meta or {}).get("title") or ""
     body = doc.content or ""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from haystack import Document, component
-
 from .embedding import embed_queries
 from .sparse import query_vector
 from .store import Filters, Mode, Store, StoredPassage
@@ -83,20 +81,3 @@ def _hit(p: StoredPassage, query: str, with_snippet: bool = True) -> Hit:
         snippet=snippet(p.content, query) if with_snippet else "",
         heading=p.meta.get("heading", ""), position=p.position, passage_id=f"{p.doc_id}#{p.position}",
     )
-
-
-@component
-class QdrantHybridPassageRetriever:
-    """Haystack face of Searcher.passages.
-
-    Hand-written rather than QdrantHybridRetriever: that one leaves each prefetch at Qdrant's default
-    depth and cannot hide passages of uncommitted document versions (see store.py).
-    """
-
-    def __init__(self, searcher: Searcher, top_k: int = 10, mode: Mode = "hybrid") -> None:
-        self.searcher, self.top_k, self.mode = searcher, top_k, mode
-
-    @component.output_types(documents=list[Document])
-    def run(self, query: str, top_k: int | None = None) -> dict[str, list[Document]]:
-        found = self.searcher.passages(query, limit=top_k or self.top_k, mode=self.mode)
-        return {"documents": [Document(content=p.content, meta=p.meta, score=p.score) for p in found]}

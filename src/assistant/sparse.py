@@ -59,12 +59,3 @@ class BM25DocumentEncoder:
             for doc in documents
         ]
         return {"documents": out}
-
-
-@component
-class BM25QueryEncoder:
-    """Sparse query vector: one unit weight per distinct content stem."""
-
-    @component.output_types(sparse_embedding=SparseEmbedding)
-    def run(self, text: str) -> dict[str, SparseEmbedding]:
-        return {"sparse_embedding": query_vector(text)}
