@@ -26,6 +26,7 @@ class Settings(BaseSettings):
 
     # retrieval
     prefetch_limit: int = 60
+    rrf_k: int | None = None  # reciprocal rank fusion constant; None: Qdrant's default
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     bm25_avgdl: float = 150.0

@@ -276,9 +276,10 @@ class Store:
                         prefetch.append(
                             models.Prefetch(query=sparse_q, using="text-sparse", limit=prefetch_limit, filter=flt)
                         )
+                    fusion = (models.RrfQuery(rrf=models.Rrf(k=self.settings.rrf_k)) if self.settings.rrf_k
+                              else models.FusionQuery(fusion=models.Fusion.RRF))
                     res = self.client.query_points(
-                        self.collection, prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.RRF),
-                        limit=limit, with_payload=True,
+                        self.collection, prefetch=prefetch, query=fusion, limit=limit, with_payload=True,
                     )
                 live = self._live
                 out = []
