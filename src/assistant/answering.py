@@ -119,9 +119,9 @@ _ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
                    r"venti|cento|mille)\b", re.I),
     ),
     "who": (
+        # "who did it" (an agent); "quali comuni…" asks for a list of names, not an agent
         re.compile(r"\b(chi|quale\s+(?:ente|comune|organizzazione|soggetto|associazione|ong|fondazione|agenzia)|"
-                   r"quali\s+(?:enti|comuni|organizzazioni|soggetti|associazioni|ong)|capofila|who|which\s+"
-                   r"(?:organisation|organization|municipality|association|body))\b", re.I),
+                   r"capofila|who|which\s+(?:organisation|organization|municipality|association|body))\b", re.I),
         # an agent: "finanziato in parti uguali dalla …", "regalati da …", "capofila", "responsabile: …"
         re.compile(r"(\b\w+(?:at|ut|it)[oaie]\b(?:\s+[\w’']+){0,3}?\s+(?:da|dal|dalla|dallo|dai|dagli|dalle)\b|"
                    r"\b\w+(?:at|ut|it)[oaie]\s+dall['’]|\bcapofila\w*|\bresponsabile\b|\bpresiedut[oa]\b|"
@@ -134,6 +134,8 @@ _ANAPHORA = {"esso", "essa", "essi", "esse", "lo", "la", "li", "le", "ne", "ques
 # A sentence that opens with a pronoun or "Il progetto…" needs the one before it to say what it is about.
 _PRONOUN_START = re.compile(r"^(esso|essa|essi|esse|tale|questo|questa|quest[oa]\s+\w+|il\s+(?:progetto|documento|"
                             r"programma)\b|l['’](?:iniziativa|intervento)\b)", re.I)
+# A "Label: value" line of a project sheet ("Responsabile Progetto: Saveria Spezzano").
+_LABEL = re.compile(r"^([A-ZÀ-Ý][^:]{2,40}):\s+\S")
 _TYPE_WORDS = {stem(w) for w in ("costo", "costa", "costato", "costare", "spesa", "budget", "importo",
                                  "finanziamento", "valore", "data", "anno", "periodo", "durata", "numero",
                                  "inizia", "iniziato", "finisce", "terminato", "guida", "guidato", "cost",
@@ -230,7 +232,7 @@ class ExtractiveAnswerer:
             title_bag = set(content_stems(passage.meta.get("title", "") + " " + passage.meta.get("heading", "")))
             bags = [set(content_stems(s)) for s in sentences]
             for i, sent in enumerate(sentences):
-                if len(sent.split()) < 3 or sent in seen_texts:
+                if (len(sent.split()) < 3 and not _LABEL.match(sent)) or sent in seen_texts:
                     continue  # fragments, and the sentence shared by overlapping passages
                 seen_texts.add(sent)
                 bag = bags[i]
@@ -246,10 +248,20 @@ class ExtractiveAnswerer:
                 else:
                     score = 0.45 * dense + 0.25 * lex + 0.2 * lex_ctx + 0.04 / (1 + rank)
                 if qtype:
-                    # The kind of fact asked for counts only where the sentence's context is on topic.
-                    score += 0.3 * relevance if typed else -0.1
+                    # The kind of fact asked for counts only where the sentence's context is on topic;
+                    # a name ("who") is a weaker cue than an amount, a date or a number.
+                    numeric = qtype in ("money", "date", "count")
+                    if typed:
+                        score += (0.3 if numeric else 0.15) * relevance
+                    elif numeric:
+                        score -= 0.1
                 if context.followup and passage.doc_id in context.previous_doc_ids:
                     score += 0.08
+                label = _LABEL.match(sent)
+                if label and not english:
+                    label_stems = set(content_stems(label.group(1)))
+                    if label_stems and all(_soft_in(t, set(required)) for t in label_stems):
+                        score += 0.25  # "Lingua: Italiano" answers "Qual è la lingua del progetto?"
                 candidates.append(Candidate(passage, rank, i, sent, score, dense, lex, typed, context_bag))
         if not candidates:
             return Draft(ABSTAIN_TEMPLATE.format(topic=topic_of(question)), [], 0.0, True)
@@ -276,7 +288,7 @@ class ExtractiveAnswerer:
         for cand in candidates:
             if cand is best:
                 continue
-            if len(chosen) >= self.max_sentences or cand.score < 0.8 * best.score:
+            if len(chosen) >= self.max_sentences or cand.score < 0.85 * best.score:
                 break
             stems_ = set(content_stems(cand.text))
             if not stems_ or len(stems_ - seen_stems) / len(stems_) < 0.5:
@@ -299,7 +311,8 @@ class ExtractiveAnswerer:
             if _PRONOUN_START.match(text) and cand.index > 0:
                 # "Esso assomma a 218.000 euro": bring the sentence that says what "esso" is.
                 prev = sentences[cand.index - 1]
-                if prev not in used and len(prev.split()) <= 60:
+                limit = 60 if re.match(r"^(esso|essa|essi|esse|tale)\b", text, re.I) else 30
+                if prev not in used and len(prev.split()) <= limit:
                     text = f"{prev}{'' if prev[-1:] in '.:;!?' else '.'} {text}"
                     used.add(prev)
             if text.endswith(":"):
