@@ -6,6 +6,7 @@ It owns no index: questions, searches and feedback go to the API (ASSISTANT_API_
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import time
 from collections import defaultdict, deque
@@ -156,20 +157,14 @@ class CoopBot:
             await send_html(update, context, "Scrivi le parole da cercare dopo il comando, per esempio: "
                                              "<code>/cerca acquedotto Oujda</code>")
             return
-        if len(query) > MAX_QUESTION or not await self._within_limit(update, context):
-            if len(query) > MAX_QUESTION:
-                await send_html(update, context, "La ricerca è troppo lunga (massimo 1000 caratteri).")
+        if len(query) > MAX_QUESTION:
+            await send_html(update, context, "La ricerca è troppo lunga (massimo 1000 caratteri).")
             return
-        try:
-            result = await self.api.search(query, k=5)
-        except ApiUnavailable as exc:
-            log.warning("api_unavailable op=search error=%s", exc)
-            await send_html(update, context, UNAVAILABLE)
+        if not await self._within_limit(update, context):
             return
-        except ApiRejected as exc:
-            await send_html(update, context, f"Ricerca non valida: {exc}")
-            return
-        await send_html(update, context, search_html(result))
+        result = await self._call(update, context, "search", self.api.search(query, k=5), "Ricerca non valida")
+        if result is not None:
+            await send_html(update, context, search_html(result))
 
     async def question(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = (update.effective_message.text or "").strip()
@@ -186,14 +181,9 @@ class CoopBot:
             await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
         except TelegramError:
             pass
-        try:
-            answer = await self.api.ask(text, self.conversation_id(update, context))
-        except ApiUnavailable as exc:
-            log.warning("api_unavailable op=ask error=%s", exc)
-            await send_html(update, context, UNAVAILABLE)
-            return
-        except ApiRejected as exc:
-            await send_html(update, context, f"Non posso elaborare la domanda: {exc}")
+        answer = await self._call(update, context, "ask", self.api.ask(text, self.conversation_id(update, context)),
+                                  "Non posso elaborare la domanda")
+        if answer is None:
             return
         context.chat_data["last_citations"] = answer.get("citations", [])
         buttons = InlineKeyboardMarkup([[
@@ -222,6 +212,17 @@ class CoopBot:
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("handler_error error=%s", type(context.error).__name__)
+
+    async def _call(self, update: Update, context: ContextTypes.DEFAULT_TYPE, op: str, call, rejected: str):
+        """Await an API call; on failure tell the user (in Italian) and return None."""
+        try:
+            return await call
+        except ApiUnavailable as exc:
+            log.warning("api_unavailable op=%s error=%s", op, exc)
+            await send_html(update, context, UNAVAILABLE)
+        except ApiRejected as exc:
+            await send_html(update, context, f"{rejected}: {html.escape(str(exc))}")
+        return None
 
     async def _within_limit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         wait = self.limiter.retry_after(update.effective_user.id)
