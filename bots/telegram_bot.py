@@ -84,8 +84,11 @@ async def send_html(update: Update, context: ContextTypes.DEFAULT_TYPE, text: st
                                                disable_web_page_preview=True)
                 break
             except RetryAfter as exc:
-                wait = float(getattr(exc.retry_after, "total_seconds", lambda: exc.retry_after)())
+                pause = exc.retry_after
+                wait = pause.total_seconds() if hasattr(pause, "total_seconds") else float(pause)
                 log.warning("telegram_retry_after seconds=%s attempt=%d", wait, attempt)
+                if attempt == attempts:
+                    raise
                 await asyncio.sleep(wait)
             except (TimedOut, NetworkError) as exc:
                 log.warning("telegram_send_failed error=%s attempt=%d", type(exc).__name__, attempt)

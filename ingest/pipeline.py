@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,11 +216,12 @@ class Ingestor:
             if rec.doc_id in seen:
                 continue
             src = Path(rec.source_path)
-            uploaded = rec.source_path.startswith("upload:")
-            if any(_is_under(src, r) for r in roots) or (not uploaded and not src.exists()):
-                if self.store.delete_document(rec.doc_id):
-                    removed += 1
-                    log.info("removed doc_id=%s", rec.doc_id)
+            # "upload:name" and "dataset:name" sources have no file to look for
+            virtual = re.match(r"^[a-z]+:", rec.source_path) is not None
+            gone = not virtual and (any(_is_under(src, r) for r in roots) or not src.exists())
+            if gone and self.store.delete_document(rec.doc_id):
+                removed += 1
+                log.info("removed doc_id=%s", rec.doc_id)
         return removed
 
 
