@@ -28,6 +28,15 @@ def test_followup_is_answered_about_the_previous_subject(corpus_store):
     assert second.citations[0].doc_id == "002_dec2f4423c44d8fd"
 
 
+def test_followup_about_a_fact_the_documents_lack_abstains(corpus_store):
+    svc = _service(corpus_store)
+    first = svc.ask("Chi guida il progetto sulle acque reflue in Palestina?")
+    assert "Comune di Prato" in first.answer
+    second = svc.ask("e quanto costa?", conversation_id=first.conversation_id)
+    assert second.followup
+    assert second.abstained, second.answer  # the Oujda aqueduct's cost is not this project's
+
+
 def test_same_question_without_context_is_not_a_followup(corpus_store):
     svc = _service(corpus_store)
     ans = svc.ask("E quanto è costato?")

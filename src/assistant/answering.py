@@ -191,7 +191,7 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, store: Store, threshold: float = 0.45, max_sentences: int = 3) -> None:
+    def __init__(self, store: Store, threshold: float = 0.40, max_sentences: int = 3) -> None:
         self.store = store
         self.threshold = threshold
         self.max_sentences = max_sentences
@@ -216,6 +216,8 @@ class ExtractiveAnswerer:
         required = {t: w for t, w in q_terms.items() if not (qtype and t in _TYPE_WORDS)}
         total_w = sum(idf(t) * w for t, w in required.items()) or 1.0
         qvec = np.asarray(query.dense, dtype=np.float32)
+        own_terms = [t for t in content_stems(question) if t not in _TYPE_WORDS]
+        anchored = context.followup and bool(context.previous_doc_ids) and len(own_terms) <= 1
         type_pattern = _ANSWER_TYPES[qtype][1] if qtype else None
 
         def coverage_of(bag: set[str]) -> float:
@@ -255,8 +257,9 @@ class ExtractiveAnswerer:
                         score += (0.3 if numeric else 0.15) * relevance
                     elif numeric:
                         score -= 0.1
-                if context.followup and passage.doc_id in context.previous_doc_ids:
-                    score += 0.08
+                if anchored:
+                    # "E quanto costa?" is about what was just answered, not about another project.
+                    score += 0.08 if passage.doc_id in context.previous_doc_ids else -0.2
                 label = _LABEL.match(sent)
                 if label and not english:
                     label_stems = set(content_stems(label.group(1)))
