@@ -232,3 +232,21 @@ def test_kill_midway_leaves_each_document_old_or_new(tmp_path):
         assert store.count_passages() == sum(r.passages for r in store.documents())
     finally:
         store.close()
+
+
+def test_sync_keeps_uploaded_documents(tmp_path, empty):
+    store, settings, _ = empty
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    ing = Ingestor(store, settings)
+    ing.index_bytes(BOUGAINVILLE.encode(), "caricato.txt", source="upload:caricato.txt")
+    summary = ing.run([corpus], sync=True)
+    assert summary.removed == 0 and store.get("caricato") is not None
+
+
+def test_a_second_process_on_the_embedded_store_gets_a_clear_error(empty):
+    store, settings, tmp = empty
+    (tmp / "a.txt").write_text(BOUGAINVILLE, encoding="utf-8")
+    run = _cli("ingest", str(tmp / "a.txt"), data_dir=settings.data_dir)
+    assert run.returncode == 3
+    assert "open in another process" in run.stderr and "Traceback" not in run.stderr
