@@ -87,6 +87,7 @@ class Context:
     context_text: str = ""
     previous_doc_ids: list[str] = field(default_factory=list)
     previous_passages: list[str] = field(default_factory=list)
+    previous_question: str = ""
 
 
 class Answerer(Protocol):
@@ -180,6 +181,7 @@ def _soft_in(term: str, bag: set[str]) -> bool:
 
 def topic_of(question: str) -> str:
     q = " ".join(question.strip().split()).rstrip("?!. ")
+    q = re.sub(r"^(e|ed|ma|and)\s+", "", q, flags=re.I)
     return q[:1].lower() + q[1:] if q else q
 
 
@@ -201,7 +203,7 @@ class ExtractiveAnswerer:
 
     def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context) -> Draft:
         if not evidence:
-            return Draft(ABSTAIN_TEMPLATE.format(topic=topic_of(question)), [], 0.0, True)
+            return _abstain(question, context, 0.0)
         n_docs, df = self._idf()
 
         def idf(term: str) -> float:
@@ -267,7 +269,7 @@ class ExtractiveAnswerer:
                         score += 0.25  # "Lingua: Italiano" answers "Qual è la lingua del progetto?"
                 candidates.append(Candidate(passage, rank, i, sent, score, dense, lex, typed, context_bag))
         if not candidates:
-            return Draft(ABSTAIN_TEMPLATE.format(topic=topic_of(question)), [], 0.0, True)
+            return _abstain(question, context, 0.0)
         candidates.sort(key=lambda c: c.score, reverse=True)
         best = candidates[0]
         if qtype and not best.typed:
@@ -284,7 +286,7 @@ class ExtractiveAnswerer:
             confidence *= 0.4  # asked for an amount, a date or a number, and the evidence has none
         confidence = round(float(confidence), 4)
         if confidence < self.threshold:
-            return Draft(ABSTAIN_TEMPLATE.format(topic=topic_of(question)), [], confidence, True)
+            return _abstain(question, context, confidence)
 
         chosen: list[Candidate] = [best]
         seen_stems = set(content_stems(best.text))
@@ -334,6 +336,13 @@ class ExtractiveAnswerer:
         return Draft(" ".join(parts), list(cited.values()), confidence, False)
 
 
+def _abstain(question: str, context: Context, confidence: float) -> Draft:
+    text = ABSTAIN_TEMPLATE.format(topic=topic_of(question))
+    if context.followup and context.previous_question:
+        text = text[:-1] + f", riferito alla domanda precedente («{context.previous_question.strip()}»)."
+    return Draft(text, [], confidence, True)
+
+
 def _strip_bullet(text: str) -> str:
     return re.sub(r"^[-•·*]\s+", "", text.strip())
 
@@ -365,7 +374,7 @@ class AskService:
         query_text = question
         if followup:
             last = history[-1]
-            context = Context(True, last.resolved_query, last.cited_doc_ids, last.cited_passages)
+            context = Context(True, last.resolved_query, last.cited_doc_ids, last.cited_passages, last.question)
             query_text = f"{question} {last.resolved_query}"
         encoded = encode_query(query_text)
         t1 = time.perf_counter()
