@@ -122,7 +122,7 @@ def main() -> int:
     subprocess.run([*py, "ingest", str(ROOT / "corpus"), "--sync"], cwd=ROOT, env={**os.environ, **env},
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "questions.jsonl").open(encoding="utf-8")]
-    rows += bench_corpus(questions, args.requests, env, "corpus (5 documents, 15 passages)")
+    rows += bench_corpus(questions, args.requests, env, "corpus/ (5 documents, 16 passages)")
 
     if not args.skip_squad and SQUAD.exists():
         # Indexed the way the product indexes (sentence vectors included), in its own data folder.
