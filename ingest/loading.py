@@ -73,10 +73,11 @@ def _converter(kind: str):
         TextFileToDocument,
     )
 
+    # Text and HTML reach the converters already decoded to UTF-8 (see decode_text), whatever they declared.
     return {
-        "text": TextFileToDocument,
+        "text": lambda: TextFileToDocument(encoding="utf-8"),
         "markdown": MarkdownToDocument,
-        "html": HTMLToDocument,
+        "html": lambda: HTMLToDocument(encoding="utf-8"),
         "pdf": PyPDFToDocument,
         "docx": DOCXToDocument,
     }[kind]()

@@ -250,3 +250,14 @@ def test_a_second_process_on_the_embedded_store_gets_a_clear_error(empty):
     run = _cli("ingest", str(tmp / "a.txt"), data_dir=settings.data_dir)
     assert run.returncode == 3
     assert "open in another process" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_latin1_html_declaring_its_charset_is_decoded(empty):
+    store, settings, tmp = empty
+    page = ("<html><head><meta charset='iso-8859-1'><title>Città</title></head><body><article><h1>Attività a Gafsa"
+            "</h1><p>La società cooperativa di Gafsa è già attiva nella formazione professionale dei giovani della "
+            "città, con il sostegno del Comune di Empoli.</p></article></body></html>")
+    (tmp / "gafsa.html").write_bytes(page.encode("latin-1"))
+    assert Ingestor(store, settings).run([tmp / "gafsa.html"]).failed == 0
+    text = _texts(store, "gafsa")
+    assert "società cooperativa" in text and "già" in text and "Ã" not in text
