@@ -109,7 +109,8 @@ _ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     ),
     "date": (
         re.compile(r"\b(quando|in\s+che\s+anno|in\s+quale\s+anno|che\s+data|quale\s+data|data\s+di|periodo|"
-                   r"scadenza|inizi\w+|termin\w+|finit[oa]|when|what\s+year|date)\b", re.I),
+                   r"scadenza|inizi(?:o|a|ano|ato|ata|erà)|termin(?:e|a|ano|ato|ata|erà)|finit[oa]|when|"
+                   r"what\s+year|date)\b", re.I),
         re.compile(r"\b(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|(?:19|20)\d{2}|gennaio|febbraio|marzo|aprile|maggio|giugno|"
                    r"luglio|agosto|settembre|ottobre|novembre|dicembre)\b", re.I),
     ),
@@ -124,8 +125,8 @@ _ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
         re.compile(r"\b(chi|quale\s+(?:ente|comune|organizzazione|soggetto|associazione|ong|fondazione|agenzia)|"
                    r"capofila|who|which\s+(?:organisation|organization|municipality|association|body))\b", re.I),
         # an agent: "finanziato in parti uguali dalla …", "regalati da …", "capofila", "responsabile: …"
-        re.compile(r"(\b\w+(?:at|ut|it)[oaie]\b(?:\s+[\w’']+){0,3}?\s+(?:da|dal|dalla|dallo|dai|dagli|dalle)\b|"
-                   r"\b\w+(?:at|ut|it)[oaie]\s+dall['’]|\bcapofila\w*|\bresponsabile\b|\bpresiedut[oa]\b|"
+        re.compile(r"(\b\w+(?:at|ut|it|ss|tt|lt|s)[oaie]\b(?:\s+[\w’']+){0,3}?\s+(?:da|dal|dalla|dallo|dai|dagli|"
+                   r"dalle)\b|\b\w+(?:at|ut|it|ss|tt|lt|s)[oaie]\s+dall['’]|\bcapofila\w*|\bresponsabile\b|\bpresiedut[oa]\b|"
                    r"\bdetiene\b|\bpartner\b|\bcon\s+(?:l['’]|il\s+|la\s+)?[A-Z]{3,})", re.I),
     ),
 }
@@ -235,6 +236,8 @@ class ExtractiveAnswerer:
             sims = vectors @ qvec if len(vectors) == len(sentences) else np.zeros(len(sentences))
             title_bag = set(content_stems(passage.meta.get("title", "") + " " + passage.meta.get("heading", "")))
             bags = [set(content_stems(s)) for s in sentences]
+            # The fields of a project sheet ("Data Inizio: …", "Fonte di finanziamento: …") describe one thing.
+            sheet = set().union(*[b for b, sent in zip(bags, sentences, strict=True) if _LABEL.match(sent)])
             for i, sent in enumerate(sentences):
                 if (len(sent.split()) < 3 and not _LABEL.match(sent)) or sent in seen_texts:
                     continue  # fragments, and the sentence shared by overlapping passages
@@ -242,6 +245,8 @@ class ExtractiveAnswerer:
                 bag = bags[i]
                 # What a sentence is about often sits in the two before it ("Esso assomma a …") or the title.
                 context_bag = bag | title_bag | set().union(*bags[max(0, i - 2) : i])
+                if _LABEL.match(sent):
+                    context_bag |= sheet
                 lex = coverage_of(bag)
                 lex_ctx = coverage_of(context_bag)
                 dense = float(np.clip((float(sims[i]) - 0.77) / 0.12, 0.0, 1.0))
@@ -273,8 +278,11 @@ class ExtractiveAnswerer:
         candidates.sort(key=lambda c: c.score, reverse=True)
         best = candidates[0]
         if qtype and not best.typed:
+            # A sentence holding the kind of fact asked for wins if it is nearly as good and as much on topic.
             typed = next((c for c in candidates if c.typed), None)
-            if typed is not None and typed.score >= 0.6 * best.score:
+            if (typed is not None and typed.score >= 0.6 * best.score
+                    and (typed.passage.doc_id == best.passage.doc_id
+                         or coverage_of(typed.context) >= 0.8 * coverage_of(best.context))):
                 best = typed
 
         # Confidence: how close the best sentence is in meaning, and how much of the question its context covers.
