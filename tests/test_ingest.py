@@ -261,3 +261,21 @@ def test_latin1_html_declaring_its_charset_is_decoded(empty):
     assert Ingestor(store, settings).run([tmp / "gafsa.html"]).failed == 0
     text = _texts(store, "gafsa")
     assert "società cooperativa" in text and "già" in text and "Ã" not in text
+
+
+def test_a_store_sees_documents_committed_by_another_writer(tmp_path):
+    """Two API processes on one Qdrant server: each one's registry cache catches up with the other's writes.
+    (Embedded mode has one process per folder, so two Store objects share one client here.)"""
+    settings = make_settings(tmp_path / "data")
+    writer = Store(settings)
+    try:
+        reader = Store.__new__(Store)
+        reader.__dict__.update(writer.__dict__)
+        reader._live = dict(writer._live)
+        reader._loaded_at = 0.0
+        Ingestor(writer, settings).index_bytes(BOUGAINVILLE.encode(), "tozeur.txt")
+        assert reader.get("tozeur") is None  # not yet seen
+        hits = Searcher(reader).search("palme da dattero Tozeur", k=1).hits
+        assert hits and hits[0].doc_id == "tozeur"
+    finally:
+        writer.close()

@@ -113,8 +113,9 @@ class Store:
                 self.haystack._initialize_client()
                 self.client = self.haystack._client
                 self._ensure_registry()
-                self._live = self._load_registry()
                 self._stats: tuple[int, dict[str, int]] | None = None
+                self._loaded_at = 0.0
+                self._live = self._load_registry()
         except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
             raise StoreUnavailable(_describe(exc)) from exc
 
@@ -124,7 +125,17 @@ class Store:
             self.client.create_collection(self.registry, vectors_config={})
             self.client.create_payload_index(self.registry, "doc_id", models.PayloadSchemaType.KEYWORD)
 
+    def _unknown_versions(self, points) -> bool:
+        for p in points:
+            meta = (p.payload or {}).get("meta", {})
+            rec = self._live.get(meta.get("doc_id", ""))
+            if rec is None or rec.version != meta.get("version"):
+                return True
+        return False
+
     def _load_registry(self) -> dict[str, DocumentRecord]:
+        self._loaded_at = time.monotonic()
+        self._stats = None
         records: dict[str, DocumentRecord] = {}
         offset = None
         while True:
@@ -190,7 +201,7 @@ class Store:
         """Delete passages whose document version is not live (left by an interrupted run)."""
         removed = 0
         with self._lock:
-            stale: set[tuple[str, str]] = set()
+            stale: set[str] = set()
             offset = None
             while True:
                 points, offset = self.client.scroll(
@@ -200,11 +211,11 @@ class Store:
                     meta = (p.payload or {}).get("meta", {})
                     live = self._live.get(meta.get("doc_id", ""))
                     if live is None or live.version != meta.get("version"):
-                        stale.add((meta.get("doc_id", ""), meta.get("version", "")))
+                        stale.add(meta.get("doc_id", ""))
                         removed += 1
                 if offset is None:
                     break
-            for doc_id in {d for d, _ in stale}:
+            for doc_id in stale:
                 live = self._live.get(doc_id)
                 self._delete_passages(doc_id, keep_version=live.version if live else None)
         if removed:
@@ -281,6 +292,9 @@ class Store:
                     res = self.client.query_points(
                         self.collection, prefetch=prefetch, query=fusion, limit=limit, with_payload=True,
                     )
+                if self._unknown_versions(res.points) and time.monotonic() - self._loaded_at > 2.0:
+                    # Another process (a second API on the same server) may have committed documents.
+                    self._live = self._load_registry()
                 live = self._live
                 out = []
                 for p in res.points:
