@@ -207,11 +207,23 @@ def test_upload_search_delete(admin_api):
     client, store = admin_api
     text = ("Il Comune di Pontedera ha avviato un gemellaggio con la municipalità di Tozeur per la gestione delle "
             "palme da dattero e dell'irrigazione a goccia. Il progetto costa 45.000 euro.")
-    r = client.post("/v1/documents", headers=H_ADMIN, files={"file": ("tozeur.txt", text.encode(), "text/plain")})
+    form = {"title": "Gemellaggio Pontedera–Tozeur", "organisation": "Comune di Pontedera", "countries": "Tunisia",
+            "years": "2024,2025"}
+    r = client.post("/v1/documents", headers=H_ADMIN, data=form,
+                    files={"file": ("tozeur.txt", text.encode(), "text/plain")})
     assert r.status_code == 201 and r.json()["document"]["doc_id"] == "tozeur"
+    assert r.json()["document"]["organisation"] == "Comune di Pontedera"
+    assert r.json()["document"]["years"] == [2024, 2025]
     hits = client.post("/v1/search", headers=H_ADMIN, json={"query": "palme da dattero Tozeur"}).json()["results"]
-    assert hits[0]["doc_id"] == "tozeur"
-    again = client.post("/v1/documents", headers=H_ADMIN, files={"file": ("tozeur.txt", text.encode(), "text/plain")})
+    assert hits[0]["doc_id"] == "tozeur" and hits[0]["title"] == "Gemellaggio Pontedera–Tozeur"
+    only = client.post("/v1/search", headers=H_ADMIN, json={"query": "progetto", "filters": {
+        "organisation": "comune di pontedera", "year_from": 2025}}).json()["results"]
+    assert [h["doc_id"] for h in only] == ["tozeur"]
+    bad = client.post("/v1/documents", headers=H_ADMIN, data={"years": "duemila"},
+                      files={"file": ("x.txt", b"testo di prova", "text/plain")})
+    assert bad.status_code == 422
+    again = client.post("/v1/documents", headers=H_ADMIN, data=form,
+                        files={"file": ("tozeur.txt", text.encode(), "text/plain")})
     assert again.status_code == 200 and again.json()["changed"] is False
     ans = client.post("/v1/ask", headers=H_ADMIN, json={"question": "Quanto costa il progetto di Tozeur?"}).json()
     assert "45.000 euro" in ans["answer"]

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -127,7 +127,16 @@ def get_document(doc_id: str, svc: ServicesDep) -> DocumentDetail:
 @v1.post("/documents", response_model=UploadResponse, status_code=201, dependencies=[AdminRole],
          tags=["documents"], responses={413: {"model": ErrorResponse}, 415: {"model": ErrorResponse}},
          summary="Upload one file (.txt .md .html .pdf .docx); it is indexed before the response")
-def upload_document(request: Request, svc: ServicesDep, file: Annotated[UploadFile, File()]):
+def upload_document(
+    svc: ServicesDep,
+    file: Annotated[UploadFile, File()],
+    title: Annotated[str | None, Form(max_length=300)] = None,
+    organisation: Annotated[str | None, Form(max_length=200)] = None,
+    source_kind: Annotated[str | None, Form(max_length=100)] = None,
+    countries: Annotated[str | None, Form(max_length=500, description="comma-separated")] = None,
+    themes: Annotated[str | None, Form(max_length=500, description="comma-separated")] = None,
+    years: Annotated[str | None, Form(max_length=200, description="comma-separated, e.g. 2021,2022")] = None,
+):
     from ingest.loading import SUPPORTED, LoadError
 
     limit = int(svc.settings.max_upload_mb * 1024 * 1024)
@@ -138,13 +147,28 @@ def upload_document(request: Request, svc: ServicesDep, file: Annotated[UploadFi
     data = file.file.read(limit + 1)
     if len(data) > limit:
         return error_response(413, f"Il file supera il limite di {svc.settings.max_upload_mb:g} MB.")
+    meta = _upload_meta(title, organisation, source_kind, countries, themes, years)
+    if isinstance(meta, JSONResponse):
+        return meta
     try:
-        record, changed = svc.ingestor.index_bytes(data, name, source=f"upload:{name}")
+        record, changed = svc.ingestor.index_bytes(data, name, meta=meta, source=f"upload:{name}")
     except LoadError as exc:
         return error_response(422, f"Impossibile indicizzare '{name}': {exc}.")
     log.info("uploaded doc_id=%s changed=%s bytes=%d", record.doc_id, changed, len(data))
     return JSONResponse(UploadResponse(document=document_out(record), changed=changed).model_dump(),
                         status_code=201 if changed else 200)
+
+
+def _upload_meta(title, organisation, source_kind, countries, themes, years) -> dict | JSONResponse:
+    """The optional form fields, in the shape of corpus/metadata.json."""
+    def items(raw: str | None) -> list[str]:
+        return [x.strip() for x in (raw or "").split(",") if x.strip()]
+
+    if any(not y.isdigit() for y in items(years)):
+        return error_response(422, "Anni non validi: usa numeri separati da virgole, per esempio 2021,2022.")
+    meta = {"title": title, "organisation": organisation, "source_kind": source_kind, "countries": items(countries),
+            "themes": items(themes), "years": [int(y) for y in items(years)]}
+    return {k: v for k, v in meta.items() if v}
 
 
 @v1.delete("/documents/{doc_id}", dependencies=[AdminRole], tags=["documents"])
