@@ -220,6 +220,9 @@ class ExtractiveAnswerer:
         total_w = sum(idf(t) * w for t, w in required.items()) or 1.0
         qvec = np.asarray(query.dense, dtype=np.float32)
         own_terms = [t for t in content_stems(question) if t not in _TYPE_WORDS]
+        # "Quali comuni …?" asks for a list of the things named after "quali".
+        head_match = _LIST_HEAD.match(question.strip())
+        list_head = stem(head_match.group(1)) if head_match else None
         anchored = context.followup and bool(context.previous_doc_ids) and len(own_terms) <= 1
         type_pattern = _ANSWER_TYPES[qtype][1] if qtype else None
 
@@ -267,6 +270,8 @@ class ExtractiveAnswerer:
                 if anchored:
                     # "E quanto costa?" is about what was just answered, not about another project.
                     score += 0.08 if passage.doc_id in context.previous_doc_ids else -0.2
+                if list_head and _enumerates(sent, list_head):
+                    score += 0.15 * lex_ctx
                 label = _LABEL.match(sent)
                 if label and not english:
                     label_stems = set(content_stems(label.group(1)))
@@ -342,6 +347,17 @@ class ExtractiveAnswerer:
             cited.setdefault(pid, (cand.passage, []))[1].append(text)
             parts.append(f"{_strip_bullet(text)} [{n}]")
         return Draft(" ".join(parts), list(cited.values()), confidence, False)
+
+
+_LIST_HEAD = re.compile(r"^(?:e\s+)?(?:quali|which|what)\s+([^\W\d_]{3,})", re.I)
+_NAME = re.compile(r"(?<!^)(?<![.:!?]\s)\b(?:[A-ZÀ-Ý][a-zà-ÿ]+|[A-Z]{2,})\b")
+
+
+def _enumerates(sentence: str, head: str) -> bool:
+    """The sentence lists several of the things asked for: the head noun twice, or it and two names."""
+    stems = [stem(m.group(0)) for m in words(sentence)]
+    count = stems.count(head)
+    return count >= 2 or (count >= 1 and len(_NAME.findall(sentence)) >= 3)
 
 
 def _abstain(question: str, context: Context, confidence: float) -> Draft:
