@@ -60,7 +60,7 @@ class Summary:
         )
 
 
-def build_pipeline(settings: Settings, progress: bool = False, sentence_vectors: bool = True) -> Pipeline:
+def build_pipeline(settings: Settings, sentence_vectors: bool = True) -> Pipeline:
     """clean → split → sparse (BM25) → dense (e5) → sentence vectors, for already-converted Documents."""
     pipe = Pipeline()
     pipe.add_component("clean", ItalianWebCleaner())
@@ -69,7 +69,7 @@ def build_pipeline(settings: Settings, progress: bool = False, sentence_vectors:
         SentenceChunker(settings.chunk_min_words, settings.chunk_max_words, settings.chunk_overlap_sentences),
     )
     pipe.add_component("sparse", BM25DocumentEncoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avgdl))
-    pipe.add_component("dense", E5DocumentEmbedder(progress=progress))
+    pipe.add_component("dense", E5DocumentEmbedder())
     pipe.connect("clean.documents", "split.documents")
     pipe.connect("split.documents", "sparse.documents")
     pipe.add_component("sentences", E5SentenceEmbedder(enabled=sentence_vectors))

@@ -392,7 +392,7 @@ class AskService:
     def ask(self, question: str, conversation_id: str | None = None, filters: Filters | None = None) -> Answer:
         t0 = time.perf_counter()
         conv = self.conversations.get(conversation_id)
-        history = list(conv.turns)
+        history = self.conversations.history(conv.id)
         followup = is_followup(question, bool(history))
         context = Context(followup=followup)
         query_text = question

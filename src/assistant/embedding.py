@@ -51,19 +51,14 @@ def warm_up() -> None:
 class E5DocumentEmbedder:
     """Embeds Documents with the e5 passage prefix; the title is prepended so passages keep their context."""
 
-    def __init__(self, batch_size: int = 8, progress: bool = False) -> None:
+    def __init__(self, batch_size: int = 8) -> None:
         self.batch_size = batch_size
-        self.progress = progress
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
         texts = [passage_text(d) for d in documents]
         out: list[Document] = []
         batches = range(0, len(texts), self.batch_size)
-        if self.progress and texts:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, desc="embedding", unit="batch", total=len(batches))
         for start in batches:
             vectors = embed_passages(texts[start : start + self.batch_size])
             for doc, vec in zip(documents[start : start + self.batch_size], vectors, strict=True):
