@@ -374,7 +374,7 @@ def gate_values(results: dict[str, Any]) -> dict[str, float]:
 
 def main(args, settings: Settings) -> int:
     reports = Path(args.reports)
-    command = "assistant eval " + " ".join(sys.argv[2:])
+    command = " ".join(["assistant eval", *sys.argv[2:]])
     if args.dataset:
         results = run_dataset(Path(args.dataset), settings, reports, command, args.limit)
     else:
