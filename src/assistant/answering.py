@@ -164,10 +164,7 @@ def is_followup(question: str, has_history: bool) -> bool:
     substantive = [s for s in content_stems(question) if s not in _TYPE_WORDS]
     if len(substantive) <= 1:
         return True
-    names = [m.group(0) for i, m in enumerate(tokens)
-             if (i > 0 and m.group(0)[0].isupper()) or m.group(0)[0].isdigit()
-             or (len(m.group(0)) > 1 and m.group(0).isupper())]
-    return not names
+    return not name_stems(question)
 
 
 def _soft_in(term: str, bag: set[str]) -> bool:
@@ -213,7 +210,8 @@ class ExtractiveAnswerer:
 
         qtype = answer_type(question)
         english = looks_english(question)
-        q_terms = {t: 1.0 for t in content_stems(question)}
+        # Of an English question only the names (Oujda, ANCI, PLUS) can occur in the Italian text.
+        q_terms = {t: 1.0 for t in (name_stems(question) if english else content_stems(question))}
         for t in content_stems(context.context_text) if context.followup else []:
             q_terms.setdefault(t, 0.5)
         required = {t: w for t, w in q_terms.items() if not (qtype and t in _TYPE_WORDS)}
@@ -227,7 +225,7 @@ class ExtractiveAnswerer:
         type_pattern = _ANSWER_TYPES[qtype][1] if qtype else None
 
         def coverage_of(bag: set[str]) -> float:
-            if english:  # words of an English question do not occur in Italian text: meaning decides
+            if not required:
                 return 0.0
             return sum(idf(t) * w for t, w in required.items() if _soft_in(t, bag)) / total_w
 
@@ -254,9 +252,9 @@ class ExtractiveAnswerer:
                 lex_ctx = coverage_of(context_bag)
                 dense = float(np.clip((float(sims[i]) - 0.77) / 0.12, 0.0, 1.0))
                 typed = bool(type_pattern and type_pattern.search(sent))
-                relevance = dense if english else lex_ctx
+                relevance = max(dense, lex_ctx) if english else lex_ctx
                 if english:
-                    score = 0.85 * dense + 0.04 / (1 + rank)
+                    score = 0.65 * dense + 0.2 * lex_ctx + 0.04 / (1 + rank)
                 else:
                     score = 0.45 * dense + 0.25 * lex + 0.2 * lex_ctx + 0.04 / (1 + rank)
                 if qtype:
@@ -294,7 +292,10 @@ class ExtractiveAnswerer:
         coverage = coverage_of(best.context)
         if not required:
             coverage = 1.0 if context.followup else 0.0
-        confidence = best.dense if english else 0.4 * best.dense + 0.6 * coverage
+        if english:
+            confidence = 0.6 * best.dense + 0.4 * coverage if required else best.dense
+        else:
+            confidence = 0.4 * best.dense + 0.6 * coverage
         if qtype in ("money", "date", "count") and not best.typed:
             confidence *= 0.4  # asked for an amount, a date or a number, and the evidence has none
         confidence = round(float(confidence), 4)
@@ -358,6 +359,16 @@ def _enumerates(sentence: str, head: str) -> bool:
     stems = [stem(m.group(0)) for m in words(sentence)]
     count = stems.count(head)
     return count >= 2 or (count >= 1 and len(_NAME.findall(sentence)) >= 3)
+
+
+def name_stems(question: str) -> list[str]:
+    """Stems of the names in a question: capitalised words after the first, acronyms, numbers."""
+    out = []
+    for i, m in enumerate(words(question)):
+        w = m.group(0)
+        if (i > 0 and w[0].isupper()) or w[0].isdigit() or (len(w) > 1 and w.isupper()):
+            out.append(stem(w))
+    return out
 
 
 def _abstain(question: str, context: Context, confidence: float) -> Draft:
