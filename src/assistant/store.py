@@ -125,26 +125,29 @@ class Store:
             self.client.create_collection(self.registry, vectors_config={})
             self.client.create_payload_index(self.registry, "doc_id", models.PayloadSchemaType.KEYWORD)
 
-    def _unknown_versions(self, points) -> bool:
-        for p in points:
-            meta = (p.payload or {}).get("meta", {})
-            rec = self._live.get(meta.get("doc_id", ""))
-            if rec is None or rec.version != meta.get("version"):
-                return True
-        return False
+    def _live_record(self, payload: dict[str, Any] | None) -> DocumentRecord | None:
+        """The record of a passage's document if the passage belongs to its live version, else None."""
+        meta = (payload or {}).get("meta", {})
+        rec = self._live.get(meta.get("doc_id", ""))
+        return rec if rec is not None and rec.version == meta.get("version") else None
+
+    def _scroll_all(self, collection: str, with_payload: bool | list[str]):
+        """Every point of a collection, a page at a time."""
+        offset = None
+        while True:
+            points, offset = self.client.scroll(collection, limit=1000, offset=offset, with_payload=with_payload)
+            yield from points
+            if offset is None:
+                return
 
     def _load_registry(self) -> dict[str, DocumentRecord]:
         self._loaded_at = time.monotonic()
         self._stats = None
         records: dict[str, DocumentRecord] = {}
-        offset = None
-        while True:
-            points, offset = self.client.scroll(self.registry, limit=1000, offset=offset, with_payload=True)
-            for p in points:
-                rec = DocumentRecord.from_payload(p.payload or {})
-                records[rec.doc_id] = rec
-            if offset is None:
-                return records
+        for p in self._scroll_all(self.registry, with_payload=True):
+            rec = DocumentRecord.from_payload(p.payload or {})
+            records[rec.doc_id] = rec
+        return records
 
     def documents(self) -> list[DocumentRecord]:
         with self._lock:
@@ -202,19 +205,10 @@ class Store:
         removed = 0
         with self._lock:
             stale: set[str] = set()
-            offset = None
-            while True:
-                points, offset = self.client.scroll(
-                    self.collection, limit=1000, offset=offset, with_payload=["meta.doc_id", "meta.version"]
-                )
-                for p in points:
-                    meta = (p.payload or {}).get("meta", {})
-                    live = self._live.get(meta.get("doc_id", ""))
-                    if live is None or live.version != meta.get("version"):
-                        stale.add(meta.get("doc_id", ""))
-                        removed += 1
-                if offset is None:
-                    break
+            for p in self._scroll_all(self.collection, with_payload=["meta.doc_id", "meta.version"]):
+                if self._live_record(p.payload) is None:
+                    stale.add((p.payload or {}).get("meta", {}).get("doc_id", ""))
+                    removed += 1
             for doc_id in stale:
                 live = self._live.get(doc_id)
                 self._delete_passages(doc_id, keep_version=live.version if live else None)
@@ -231,22 +225,12 @@ class Store:
 
             df: dict[str, int] = {}
             n = 0
-            offset = None
-            while True:
-                points, offset = self.client.scroll(
-                    self.collection, limit=1000, offset=offset, with_payload=["content", "meta.doc_id", "meta.version"]
-                )
-                for p in points:
-                    payload = p.payload or {}
-                    meta = payload.get("meta", {})
-                    live = self._live.get(meta.get("doc_id", ""))
-                    if live is None or live.version != meta.get("version"):
-                        continue
-                    n += 1
-                    for term in set(content_stems(payload.get("content", ""))):
-                        df[term] = df.get(term, 0) + 1
-                if offset is None:
-                    break
+            for p in self._scroll_all(self.collection, with_payload=["content", "meta.doc_id", "meta.version"]):
+                if self._live_record(p.payload) is None:
+                    continue
+                n += 1
+                for term in set(content_stems(p.payload.get("content", ""))):
+                    df[term] = df.get(term, 0) + 1
             self._stats = (n, df)
             return self._stats
 
@@ -292,17 +276,17 @@ class Store:
                     res = self.client.query_points(
                         self.collection, prefetch=prefetch, query=fusion, limit=limit, with_payload=True,
                     )
-                if self._unknown_versions(res.points) and time.monotonic() - self._loaded_at > 2.0:
+                unknown = any(self._live_record(p.payload) is None for p in res.points)
+                if unknown and time.monotonic() - self._loaded_at > 2.0:
                     # Another process (a second API on the same server) may have committed documents.
                     self._live = self._load_registry()
-                live = self._live
                 out = []
                 for p in res.points:
+                    rec = self._live_record(p.payload)
+                    if rec is None:
+                        continue  # an uncommitted or superseded version
                     payload = p.payload or {}
                     meta = payload.get("meta", {})
-                    rec = live.get(meta.get("doc_id", ""))
-                    if rec is None or rec.version != meta.get("version"):
-                        continue  # an uncommitted or superseded version
                     out.append(
                         StoredPassage(
                             doc_id=rec.doc_id, version=rec.version, position=int(meta.get("position", 0)),
@@ -324,7 +308,7 @@ class Store:
             StoredPassage(rec.doc_id, rec.version, int(p.payload["meta"]["position"]), p.payload.get("content", ""),
                           p.payload["meta"], 0.0)
             for p in points
-            if p.payload and p.payload.get("meta", {}).get("version") == rec.version
+            if self._live_record(p.payload) is not None
         ]
         return sorted(out, key=lambda s: s.position)
 
