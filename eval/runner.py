@@ -38,13 +38,17 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------ retrieval
 
 
+def _span_recall(span_hits: list[set[int]], n_spans: int, k: int) -> float:
+    """Share of the gold spans found in the first k passages (span_hits[i]: spans passage i holds)."""
+    return len(set().union(*span_hits[:k])) / n_spans if n_spans else 0.0
+
+
 def _rank_metrics(ranked: list[str], relevant: set[str], span_hits: list[set[int]] | None,
                   n_spans: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for k in KS:
         if span_hits is not None:
-            covered = set().union(*span_hits[:k]) if span_hits[:k] else set()
-            out[f"recall@{k}"] = len(covered) / n_spans if n_spans else 0.0
+            out[f"recall@{k}"] = _span_recall(span_hits, n_spans, k)
         else:
             out[f"recall@{k}"] = recall_at_k(ranked, relevant, k)
     out["mrr@10"] = mrr_at_k(ranked, relevant, 10)
@@ -74,23 +78,19 @@ def evaluate_retrieval(store: Store, items: list[RetrievalItem], progress: bool 
             passages = [f"{p.doc_id}#{p.position}" for p in pool][:10]
             if item.gold_spans:
                 hits = [spans_in(p.content, item.gold_spans) for p in pool[:10]]
-                relevant = {pid for pid, h in zip(passages, hits, strict=False) if h}
-                passage_m = _rank_metrics(passages, relevant, hits, len(item.gold_spans))
+                n_spans = len(item.gold_spans)
             else:  # a dataset whose gold is whole passages: every chunk of a gold document counts
-                relevant = {pid for pid, p in zip(passages, pool, strict=False) if p.doc_id in item.gold_docs}
                 hits = [{0} if p.doc_id in item.gold_docs else set() for p in pool[:10]]
-                passage_m = _rank_metrics(passages, relevant, hits, 1)
+                n_spans = 1
+            relevant = {pid for pid, h in zip(passages, hits, strict=False) if h}
+            passage_m = _rank_metrics(passages, relevant, hits, n_spans)
             doc_m = _rank_metrics(docs, item.gold_docs, None, 0)
             for level, metrics in (("document", doc_m), ("passage", passage_m)):
                 for key, value in metrics.items():
                     sums[mode][level][key] = sums[mode][level].get(key, 0.0) + value
             for k in range(1, 11):
                 curves[mode]["document"][k - 1] += recall_at_k(docs, item.gold_docs, k)
-                if item.gold_spans:
-                    covered = set().union(*[spans_in(p.content, item.gold_spans) for p in pool[:k]])
-                    curves[mode]["passage"][k - 1] += len(covered) / len(item.gold_spans)
-                else:
-                    curves[mode]["passage"][k - 1] += float(any(p.doc_id in item.gold_docs for p in pool[:k]))
+                curves[mode]["passage"][k - 1] += _span_recall(hits, n_spans, k)
     result: dict[str, Any] = {"queries": n, "configurations": {}}
     for mode in MODES:
         result["configurations"][MODE_NAMES[mode]] = {
