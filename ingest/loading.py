@@ -39,19 +39,14 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    text = data.decode("cp1252", errors="replace") if _cp1252_ok(data) else data.decode("latin-1")
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:  # bytes cp1252 leaves undefined: plain Latin-1 maps every byte
+        text = data.decode("latin-1")
     printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
     if printable < 0.95 * len(text):
         raise LoadError("binary content, not text")
     return text
-
-
-def _cp1252_ok(data: bytes) -> bool:
-    try:
-        data.decode("cp1252")
-        return True
-    except UnicodeDecodeError:
-        return False
 
 
 class _Capture(logging.Handler):
