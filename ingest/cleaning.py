@@ -1,4 +1,4 @@
-"""Text cleaning for web-scraped pages.
+"""Text cleaning for web-scraped pages (saved as HTML, Markdown or plain text).
 
 Hand-written component: Haystack's DocumentCleaner removes empty lines and repeated substrings but knows
 neither Italian web boilerplate nor headings glued to the previous sentence ("…sostenibile.L'ACCORDO").
@@ -21,6 +21,38 @@ _LINE_BOILERPLATE = re.compile(
     r"skip to content|vai al contenuto|menu|home)$",
     re.IGNORECASE,
 )
+# Footer and navigation pieces; a line made only of these (split at | · • /) is boilerplate in any format.
+_BOILERPLATE_SEGMENTS = {
+    "tutti i diritti riservati", "note legali", "privacy", "privacy policy", "informativa privacy", "cookie",
+    "cookie policy", "cookie settings", "impostazioni cookie", "accessibilità", "dichiarazione di accessibilità",
+    "credits", "mappa del sito", "area riservata", "contatti", "home", "login", "accedi", "vai al contenuto",
+    "condividi", "stampa", "facebook", "instagram", "youtube", "x", "twitter", "whatsapp", "linkedin", "telegram",
+    "rss", "newsletter", "seguici", "seguici su", "trasparenza", "amministrazione trasparente", "faq",
+}
+_SEGMENT_SPLIT = re.compile(r"\s*[|·•]\s*|\s+/\s+|\s*,\s*|:\s+|\s+-\s+")
+_COOKIE_NOTICE = re.compile(r"\bcookie\b.*\b(accett\w*|consenso|navigazione|naviga\w*|utilizziamo|usiamo|"
+                            r"utilizza|usa)\b|\b(accett\w*|consenso|navigazione|utilizziamo|usiamo|utilizza|usa)\b.*\bcookie",
+                            re.IGNORECASE)
+# "Home > Bandi e avvisi > Cooperazione", "Home / Giovani / FAQ": a breadcrumb trail.
+_BREADCRUMB = re.compile(r"^(?:home|homepage|sei in:?)?\s*(?:[^>/»›|]{1,40}\s*[>/»›]\s*){2,}[^>/»›|]{1,60}$",
+                         re.IGNORECASE)
+
+
+def is_boilerplate_line(line: str) -> bool:
+    """A navigation, footer, cookie or share line of a web page, whatever format the page was saved in."""
+    words_ = line.split()
+    if len(words_) > 60:
+        return False
+    if _COOKIE_NOTICE.search(line):
+        return True
+    if len(words_) <= 14 and _BREADCRUMB.match(line) and line.lower().lstrip().startswith(("home", "sei in")):
+        return True
+    if len(words_) > 20:
+        return False
+    segments = [seg.strip(" .;:-").lower() for seg in _SEGMENT_SPLIT.split(line) if seg.strip(" .;:-")]
+    return bool(segments) and all(seg in _BOILERPLATE_SEGMENTS or seg.startswith("seguici su") for seg in segments)
+
+
 # "…sostenibile.L'ACCORDO": sentence end glued to the next word; a heading if the next words are in capitals.
 _GLUED = re.compile(r"(?<=[a-zà-ÿ0-9\)\]\"”’»])([.!?])(?=[A-ZÀ-Ý])")
 _CAPS_HEAD = re.compile(r"^[A-ZÀ-Ý0-9][A-ZÀ-Ý0-9'’ \-–,&/]{3,}")
@@ -52,7 +84,7 @@ def clean_text(text: str) -> str:
     for raw in text.split("\n"):
         line = re.sub(r"[ \t\f\v]+", " ", raw).strip()
         line = _BULLETS.sub("", line).strip() if line[:1] in "•·▪◦●" else line
-        if not line or _LINE_BOILERPLATE.match(line) or line in {"“", "”", "\"", "'"}:
+        if not line or _LINE_BOILERPLATE.match(line) or line in {"“", "”", "\"", "'"} or is_boilerplate_line(line):
             lines.append("")
             continue
         lines.append(line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,12 +105,40 @@ def load_bytes(data: bytes, name: str) -> Loaded:
     finally:
         root.removeHandler(capture)
     text = "\n".join(d.content or "" for d in docs).strip()
+    if kind == "pdf":
+        text = unwrap_lines(text)
     if not docs:
         reason = capture.messages[-1] if capture.messages else "converter produced nothing"
         raise LoadError(f"cannot read {kind}: {_short(reason)}")
     if not text:
         raise LoadError("no text found in the file" if kind != "pdf" else "no text layer in the PDF (scanned?)")
     return Loaded(text=text, kind=kind)
+
+
+_LINE_END = (".", ";", ":", "!", "?")
+_HEADING_START = re.compile(r"^(?:[Aa]rt(?:icolo|\.)\s*\d+|\d+(?:\.\d+)*[.)]\s|[A-ZÀ-Ý][A-ZÀ-Ý '’]+$)")
+
+
+def unwrap_lines(text: str) -> str:
+    """Join the lines a PDF wrapped at its right margin: a line about as long as the page's full lines, not
+    ending a sentence, continues on the next one (or any line does when the next starts in lower case).
+    Short lines (headings, last lines of paragraphs) and numbered headings stay on their own."""
+    lines = [line.strip() for line in text.split("\n")]
+    lengths = sorted(len(line) for line in lines if line)
+    if len(lengths) < 4:
+        return text
+    full = lengths[int(0.9 * (len(lengths) - 1))]
+    out: list[str] = []
+    prev = ""
+    for line in lines:
+        open_end = bool(prev) and not prev.endswith(_LINE_END)
+        wrapped = open_end and len(prev) >= 0.7 * full and not _HEADING_START.match(line)
+        if line and out and (wrapped or (open_end and line[:1].islower())):
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+        prev = line
+    return "\n".join(out)
 
 
 def load_file(path: Path) -> Loaded:

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,15 @@ from assistant.sparse import BM25DocumentEncoder
 from assistant.store import DocumentRecord, Store, norm_key
 
 from .chunking import SentenceChunker, is_heading_line
-from .cleaning import ItalianWebCleaner
+from .cleaning import ItalianWebCleaner, clean_text
 from .loading import LoadError, doc_id_for, is_supported, load_bytes
 from .metadata import METADATA_FILES, metadata_for
 
 log = logging.getLogger("ingest")
 
 # Bump when cleaning/chunking/embedding changes, so unchanged files are re-indexed once.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "3"
+LEAD_WORDS = 80
 
 
 @dataclass
@@ -60,7 +61,7 @@ class Summary:
         )
 
 
-def build_pipeline(settings: Settings, sentence_vectors: bool = True) -> Pipeline:
+def build_pipeline(settings: Settings) -> Pipeline:
     """clean → split → sparse (BM25) → dense (e5) → sentence vectors, for already-converted Documents."""
     pipe = Pipeline()
     pipe.add_component("clean", ItalianWebCleaner())
@@ -72,7 +73,7 @@ def build_pipeline(settings: Settings, sentence_vectors: bool = True) -> Pipelin
     pipe.add_component("dense", E5DocumentEmbedder())
     pipe.connect("clean.documents", "split.documents")
     pipe.connect("split.documents", "sparse.documents")
-    pipe.add_component("sentences", E5SentenceEmbedder(enabled=sentence_vectors))
+    pipe.add_component("sentences", E5SentenceEmbedder())
     pipe.connect("sparse.documents", "dense.documents")
     pipe.connect("dense.documents", "sentences.documents")
     return pipe
@@ -103,10 +104,23 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Failure], int]:
     return files, failures, skipped
 
 
+_TITLE_FIELD = re.compile(r"^\s*titolo(?: del progetto)?\s*:\s*(\S.{2,200})$", re.IGNORECASE)
+
+
 def _title_from_text(text: str, fallback: str) -> str:
-    for line in text.split("\n"):
-        line = line.strip().lstrip("#").strip()
-        if line and (is_heading_line(line) or len(line) <= 120):
+    """A "Titolo: …" field near the top (project sheets open with a generic "SCHEDA DI PROGETTO"), else the
+    first heading-like line."""
+    lines = text.split("\n")
+    for line in lines[:15]:
+        field = _TITLE_FIELD.match(line)
+        if field:
+            return field.group(1).strip()[:160]
+    heads = [line.strip().lstrip("#").strip() for line in lines if line.strip().lstrip("#").strip()]
+    for i, line in enumerate(heads):
+        if is_heading_line(line) or len(line) <= 120:
+            # "Comunicato stampa", "Rapporto finale": a generic opening line says more with the next one
+            if len(line.split()) <= 3 and i + 1 < len(heads) and len(heads[i + 1]) <= 160:
+                line = f"{line} – {heads[i + 1]}"
             return line[:160]
     return fallback
 
@@ -135,11 +149,11 @@ def document_meta(doc_id: str, text: str, meta: dict[str, Any], source: str) -> 
 class Ingestor:
     """Indexes documents into a Store; one instance per store (the API keeps one for uploads)."""
 
-    def __init__(self, store: Store, settings: Settings, progress: bool = False, sentence_vectors: bool = True) -> None:
+    def __init__(self, store: Store, settings: Settings, progress: bool = False) -> None:
         self.store = store
         self.settings = settings
         self.progress = progress
-        self.pipeline = build_pipeline(settings, sentence_vectors=sentence_vectors)
+        self.pipeline = build_pipeline(settings)
 
     def index_bytes(self, data: bytes, name: str, meta: dict[str, Any] | None = None,
                     source: str | None = None, doc_id: str | None = None) -> tuple[DocumentRecord, bool]:
@@ -151,11 +165,15 @@ class Ingestor:
         if current is not None and current.content_hash == digest:
             return current, False
         loaded = load_bytes(data, name)
-        passage_meta = document_meta(doc_id, loaded.text, meta, source or name)
+        # The title is read from the cleaned text: a page saved as Markdown may open with its menu.
+        passage_meta = document_meta(doc_id, clean_text(loaded.text), meta, source or name)
         result = self.pipeline.run({"clean": {"documents": [Document(content=loaded.text, meta=passage_meta)]}})
         passages: list[Document] = result["sentences"]["documents"]
         if not passages:
             raise LoadError("no text left after cleaning")
+        # The opening of a document says whose and where it is; answerability checks read it with every passage.
+        lead = " ".join((passages[0].content or "").split()[:LEAD_WORDS])
+        passages = [replace(d, meta={**d.meta, "lead": lead}) for d in passages]
         record = DocumentRecord(
             doc_id=doc_id, version=digest[:16], content_hash=digest, title=passage_meta["title"],
             organisation=passage_meta["organisation"], source_kind=passage_meta["source_kind"],

@@ -40,3 +40,47 @@ def test_long_unpunctuated_text_is_cut_into_bounded_passages():
     chunks = chunk_text(text, 120, 250, 1)
     assert len(chunks) >= 4
     assert all(len(body.split()) <= 250 for body, _ in chunks)
+
+
+def test_boilerplate_lines_of_markdown_and_text_pages_are_dropped():
+    page = "\n".join([
+        "Area riservata", "Home > Bandi e avvisi > Cooperazione internazionale",
+        "Questo sito utilizza cookie tecnici. Proseguendo la navigazione accetti l'uso dei cookie.",
+        "# Avviso per esperti", "La Regione Umbria cerca esperti per Kairouan.",
+        "Tutti i diritti riservati | Note legali | Privacy", "Seguici su Facebook · Instagram · YouTube",
+        "Condividi: Facebook | X | WhatsApp",
+    ])
+    cleaned = clean_text(page)
+    assert cleaned.splitlines() == ["# Avviso per esperti", "La Regione Umbria cerca esperti per Kairouan."]
+    # a sentence that merely mentions cookies or legal notes in a longer text stays
+    assert clean_text("Il Comune ha pubblicato le note legali del bando, con i requisiti.") != ""
+
+
+def test_pdf_lines_wrapped_at_the_margin_are_joined(tmp_path):
+    from ingest.loading import unwrap_lines
+
+    text = ("Art. 1 - Finalità\nLa Regione sostiene i progetti di cooperazione decentrata promossi dai Comuni\n"
+            "marchigiani, singoli o associati, in partenariato con enti locali dei paesi partner e con le\n"
+            "associazioni.\nArt. 2 - Dotazione finanziaria\nLa dotazione complessiva del bando è di 600.000 euro.")
+    lines = unwrap_lines(text).splitlines()
+    assert lines[0] == "Art. 1 - Finalità" and lines[2] == "Art. 2 - Dotazione finanziaria"
+    assert lines[1].startswith("La Regione sostiene") and lines[1].endswith("associazioni.")
+
+
+def test_project_sheet_title_comes_from_its_titolo_field(tmp_path):
+    from assistant.store import Store
+    from ingest.pipeline import Ingestor
+
+    from .conftest import make_settings
+    from .filemakers import make_docx
+
+    path = make_docx(tmp_path / "scheda.docx", "SCHEDA DI PROGETTO",
+                     ["Titolo: Acqua pulita per Ndiaganiao", "Ente capofila: Comune di Poggibonsi",
+                      "Il progetto porta acqua potabile a sei villaggi del Comune di Ndiaganiao."])
+    settings = make_settings(tmp_path / "data")
+    store = Store(settings)
+    try:
+        record, _ = Ingestor(store, settings).index_bytes(path.read_bytes(), path.name)
+        assert record.title == "Acqua pulita per Ndiaganiao"
+    finally:
+        store.close()

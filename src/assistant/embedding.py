@@ -91,13 +91,8 @@ def unpack_vectors(packed: str) -> np.ndarray:
 class E5SentenceEmbedder:
     """Stores each passage's sentences and their e5 passage vectors in its meta, for answer extraction."""
 
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
-        if not self.enabled:
-            return {"documents": documents}
         from .text import split_sentences
 
         out = []
