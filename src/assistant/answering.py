@@ -1,9 +1,10 @@
 """Answers from the documents: retrieval, evidence sentences, a short Italian answer with numbered citations.
 
-The default answerer is extractive (no language model): it scores the sentences of the retrieved passages
-by meaning (e5 sentence vectors stored at ingestion) and words (IDF-weighted stem overlap), prefers sentences
-holding the kind of fact the question asks for (an amount, a date, a name), and abstains when the evidence
-is weak. Another backend only has to implement `Answerer.compose`.
+The default answerer is extractive (no language model). A learned selector (`selector.py`, trained on
+squad-it-dev) scores the sentences of the retrieved passages by meaning, words, answer type, position and rank;
+the answerability check (`answerability.py`) keeps only sentences whose evidence supports every place,
+organisation, name, year and role the question names, and otherwise abstains saying what the nearest document
+holds instead. Another backend only has to implement `Answerer.compose`.
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from functools import lru_cache
+from typing import Any, Protocol
 
 import numpy as np
 
+from .answerability import Constraint, Evidence, constraints_of, missing, passage_evidence, same_kind_values
 from .config import Settings
 from .conversation import ConversationStore, Turn
 from .embedding import unpack_vectors
 from .retrieval import EncodedQuery, Searcher, encode_query
+from .selector import (QuestionInfo, SelectorModel, SentenceFacts, featurize, holds_type, load_model, name_stems,
+                       question_type)
 from .store import Filters, Store, StoredPassage
-from .text import content_stems, looks_english, split_sentences, stem, words
+from .text import content_stems, split_sentences, words
 
 ABSTAIN_TEMPLATE = "Nei documenti disponibili non ho trovato informazioni su «{topic}»."
 
@@ -52,6 +57,8 @@ class Answer:
     confidence: float
     resolved_query: str
     followup: bool = False
+    answerer: str = "extractive"
+    unsupported: dict[str, Any] | None = None  # the question's constraint no evidence supports, and the near match
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -64,11 +71,9 @@ class Candidate:
     rank: int
     index: int
     text: str
-    score: float = 0.0
-    dense: float = 0.0
-    lexical: float = 0.0
-    typed: bool = False
-    context: set[str] = field(default_factory=set)  # stems of the sentence, the two before it, title, heading
+    facts: SentenceFacts
+    missing: list[Constraint] = field(default_factory=list)
+    probability: float = 0.0
 
 
 @dataclass
@@ -77,6 +82,7 @@ class Draft:
     cited: list[tuple[StoredPassage, list[str]]]
     confidence: float
     abstained: bool
+    unsupported: dict[str, Any] | None = None
 
 
 @dataclass
@@ -99,56 +105,20 @@ class Answerer(Protocol):
 
 # --------------------------------------------------------------------------------- question analysis
 
-_ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
-    # question cue → evidence pattern
-    "money": (
-        re.compile(r"\b(quant[oi]\s+(?:è\s+)?(?:cost\w*|vale|ha\s+versato|ha\s+ricevuto|ha\s+stanziato|viene\s+a\s+costare)|"
-                   r"cost[oi]|budget|importo|valore\s+economico|stanziament\w*|how\s+much|cost|costs|funding\s+amount)\b",
-                   re.I),
-        re.compile(r"(\d[\d.,]*\s*(?:euro|eur\b|€|mila|milioni|mln)|€\s*\d)", re.I),
-    ),
-    "date": (
-        re.compile(r"\b(quando|in\s+che\s+anno|in\s+quale\s+anno|che\s+data|quale\s+data|data\s+di|periodo|"
-                   r"scadenza|inizi(?:o|a|ano|ato|ata|erà)|termin(?:e|a|ano|ato|ata|erà)|finit[oa]|when|"
-                   r"what\s+year|date)\b", re.I),
-        re.compile(r"\b(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|(?:19|20)\d{2}|gennaio|febbraio|marzo|aprile|maggio|giugno|"
-                   r"luglio|agosto|settembre|ottobre|novembre|dicembre)\b", re.I),
-    ),
-    "count": (
-        re.compile(r"\b(quant[ie]|numero\s+di|how\s+many)\b", re.I),
-        # a quantity, not a year
-        re.compile(r"\b((?!(?:19|20)\d{2}\b)\d+(?:[.,]\d+)?|due|tre|quattro|cinque|sei|sette|otto|nove|dieci|"
-                   r"venti|cento|mille)\b", re.I),
-    ),
-    "who": (
-        # "who did it" (an agent); "quali comuni…" asks for a list of names, not an agent
-        re.compile(r"\b(chi|quale\s+(?:ente|comune|organizzazione|soggetto|associazione|ong|fondazione|agenzia)|"
-                   r"capofila|who|which\s+(?:organisation|organization|municipality|association|body))\b", re.I),
-        # an agent: "finanziato in parti uguali dalla …", "regalati da …", "capofila", "responsabile: …"
-        re.compile(r"(\b\w+(?:at|ut|it|ss|tt|lt|s)[oaie]\b(?:\s+[\w’']+){0,3}?\s+(?:da|dal|dalla|dallo|dai|dagli|"
-                   r"dalle)\b|\b\w+(?:at|ut|it|ss|tt|lt|s)[oaie]\s+dall['’]|\bcapofila\w*|\bresponsabile\b|\bpresiedut[oa]\b|"
-                   r"\bdetiene\b|\bpartner\b|\bcon\s+(?:l['’]|il\s+|la\s+)?[A-Z]{3,})", re.I),
-    ),
-}
 _FOLLOWUP_START = re.compile(r"^\s*(e|ed|ma|and|anche|invece|inoltre|poi|allora|what\s+about|e\s+per)\b", re.I)
 _ANAPHORA = {"esso", "essa", "essi", "esse", "lo", "la", "li", "le", "ne", "questo", "questa", "quello", "quella",
              "tale", "suo", "sua", "suoi", "loro", "stesso", "stessa", "it", "its", "this", "that", "they", "them"}
 # A sentence that opens with a pronoun or "Il progetto…" needs the one before it to say what it is about.
 _PRONOUN_START = re.compile(r"^(esso|essa|essi|esse|tale|questo|questa|quest[oa]\s+\w+|il\s+(?:progetto|documento|"
                             r"programma)\b|l['’](?:iniziativa|intervento)\b)", re.I)
-# A "Label: value" line of a project sheet ("Responsabile Progetto: Saveria Spezzano").
 _LABEL = re.compile(r"^([A-ZÀ-Ý][^:]{2,40}):\s+\S")
-_TYPE_WORDS = {stem(w) for w in ("costo", "costa", "costato", "costare", "spesa", "budget", "importo",
-                                 "finanziamento", "valore", "data", "anno", "periodo", "durata", "numero",
-                                 "inizia", "iniziato", "finisce", "terminato", "guida", "guidato", "cost",
-                                 "funding", "year", "date", "lead", "leads")}
+_TYPE_WORDS = {w for w in content_stems("costo costa costato costare spesa budget importo finanziamento valore data "
+                                        "anno periodo durata numero inizia iniziato finisce terminato guida guidato "
+                                        "cost funding year date lead leads")}
 
 
 def answer_type(question: str) -> str | None:
-    for name, (cue, _) in _ANSWER_TYPES.items():
-        if cue.search(question):
-            return name
-    return None
+    return question_type(question)
 
 
 def is_followup(question: str, has_history: bool) -> bool:
@@ -167,208 +137,158 @@ def is_followup(question: str, has_history: bool) -> bool:
     return not name_stems(question)
 
 
-def _soft_in(term: str, bag: set[str]) -> bool:
-    """Exact stem, or one stem a prefix of the other differing by at most 3 letters (capofila/capofilato)."""
-    if term in bag:
-        return True
-    if len(term) < 6:
-        return False
-    return any(len(b) >= 6 and abs(len(b) - len(term)) <= 3 and (b.startswith(term) or term.startswith(b))
-               for b in bag)
-
-
 def topic_of(question: str) -> str:
     q = " ".join(question.strip().split()).rstrip("?!. ")
     q = re.sub(r"^(e|ed|ma|and)\s+", "", q, flags=re.I)
     return q[:1].lower() + q[1:] if q else q
 
 
+@lru_cache(maxsize=1)
+def default_model() -> SelectorModel:
+    return load_model()
+
+
 # ------------------------------------------------------------------------------------- the answerer
 
 
 class ExtractiveAnswerer:
-    """Selects and lightly composes evidence sentences; abstains below `threshold`."""
+    """Selects evidence sentences with the learned selector; abstains when a constraint of the question is not
+    supported or the best sentence's probability is below `threshold`."""
 
     name = "extractive"
 
-    def __init__(self, store: Store, threshold: float = 0.40, max_sentences: int = 3) -> None:
+    def __init__(self, store: Store, threshold: float = 0.05, max_sentences: int = 3,
+                 join_ratio: float = 0.4, typed_ratio: float = 0.5, model: SelectorModel | None = None) -> None:
         self.store = store
         self.threshold = threshold
+        self.typed_ratio = typed_ratio
         self.max_sentences = max_sentences
+        self.join_ratio = join_ratio
+        self.model = model or default_model()
 
-    def _idf(self) -> tuple[int, dict[str, int]]:
-        return self.store.term_stats()
+    def candidates(self, question: str, query: EncodedQuery, evidence: list[StoredPassage],
+                   context: Context) -> tuple[QuestionInfo, list[Candidate]]:
+        """Every sentence of the evidence with its probability of holding the answer, best first."""
+        q, out = gather_candidates(question, query, evidence, context)
+        probs = self.model.probabilities(featurize(q, [c.facts for c in out], idf_function(self.store)))
+        for cand, p in zip(out, probs, strict=True):
+            cand.probability = float(p)
+        out.sort(key=lambda c: c.probability, reverse=True)
+        return q, out
 
     def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context) -> Draft:
-        if not evidence:
+        q, cands = self.candidates(question, query, evidence, context)
+        if not cands:
             return _abstain(question, context, 0.0)
-        n_docs, df = self._idf()
-
-        def idf(term: str) -> float:
-            d = df.get(term, 0)
-            return math.log(1 + (n_docs - d + 0.5) / (d + 0.5))
-
-        qtype = answer_type(question)
-        english = looks_english(question)
-        # Of an English question only the names (Oujda, ANCI, PLUS) can occur in the Italian text.
-        q_terms = {t: 1.0 for t in (name_stems(question) if english else content_stems(question))}
-        for t in content_stems(context.context_text) if context.followup else []:
-            q_terms.setdefault(t, 0.5)
-        required = {t: w for t, w in q_terms.items() if not (qtype and t in _TYPE_WORDS)}
-        total_w = sum(idf(t) * w for t, w in required.items()) or 1.0
-        qvec = np.asarray(query.dense, dtype=np.float32)
-        own_terms = [t for t in content_stems(question) if t not in _TYPE_WORDS]
-        # "Quali comuni …?" asks for a list of the things named after "quali".
-        head_match = _LIST_HEAD.match(question.strip())
-        list_head = stem(head_match.group(1)) if head_match else None
-        anchored = context.followup and bool(context.previous_doc_ids) and len(own_terms) <= 1
-        type_pattern = _ANSWER_TYPES[qtype][1] if qtype else None
-
-        def coverage_of(bag: set[str]) -> float:
-            if not required:
-                return 0.0
-            return sum(idf(t) * w for t, w in required.items() if _soft_in(t, bag)) / total_w
-
-        candidates: list[Candidate] = []
-        seen_texts: set[str] = set()
-        for rank, passage in enumerate(evidence):
-            sentences = passage.meta.get("sentences") or split_sentences(passage.content)
-            vectors = unpack_vectors(passage.meta.get("sentence_vectors", ""))
-            sims = vectors @ qvec if len(vectors) == len(sentences) else np.zeros(len(sentences))
-            title_bag = set(content_stems(passage.meta.get("title", "") + " " + passage.meta.get("heading", "")))
-            bags = [set(content_stems(s)) for s in sentences]
-            # The fields of a project sheet ("Data Inizio: …", "Fonte di finanziamento: …") describe one thing.
-            sheet = set().union(*[b for b, sent in zip(bags, sentences, strict=True) if _LABEL.match(sent)])
-            for i, sent in enumerate(sentences):
-                if (len(sent.split()) < 3 and not _LABEL.match(sent)) or sent in seen_texts:
-                    continue  # fragments, and the sentence shared by overlapping passages
-                seen_texts.add(sent)
-                bag = bags[i]
-                # What a sentence is about often sits in the two before it ("Esso assomma a …") or the title.
-                context_bag = bag | title_bag | set().union(*bags[max(0, i - 2) : i])
-                if _LABEL.match(sent):
-                    context_bag |= sheet
-                lex = coverage_of(bag)
-                lex_ctx = coverage_of(context_bag)
-                dense = float(np.clip((float(sims[i]) - 0.77) / 0.12, 0.0, 1.0))
-                typed = bool(type_pattern and type_pattern.search(sent))
-                relevance = max(dense, lex_ctx) if english else lex_ctx
-                if english:
-                    score = 0.65 * dense + 0.2 * lex_ctx + 0.04 / (1 + rank)
-                else:
-                    score = 0.45 * dense + 0.25 * lex + 0.2 * lex_ctx + 0.04 / (1 + rank)
-                if qtype:
-                    # The kind of fact asked for counts only where the sentence's context is on topic;
-                    # a name ("who") is a weaker cue than an amount, a date or a number.
-                    numeric = qtype in ("money", "date", "count")
-                    if typed:
-                        score += (0.3 if numeric else 0.15) * relevance
-                    elif numeric:
-                        score -= 0.1
-                if anchored:
-                    # "E quanto costa?" is about what was just answered, not about another project.
-                    score += 0.08 if passage.doc_id in context.previous_doc_ids else -0.2
-                if list_head and _enumerates(sent, list_head):
-                    score += 0.15 * lex_ctx
-                label = _LABEL.match(sent)
-                if label and not english:
-                    label_stems = set(content_stems(label.group(1)))
-                    if label_stems and all(_soft_in(t, set(required)) for t in label_stems):
-                        score += 0.25  # "Lingua: Italiano" answers "Qual è la lingua del progetto?"
-                candidates.append(Candidate(passage, rank, i, sent, score, dense, lex, typed, context_bag))
-        if not candidates:
-            return _abstain(question, context, 0.0)
-        candidates.sort(key=lambda c: c.score, reverse=True)
-        best = candidates[0]
-        if qtype and not best.typed:
-            # A sentence holding the kind of fact asked for wins if it is nearly as good and as much on topic.
-            typed = next((c for c in candidates if c.typed), None)
-            if (typed is not None and typed.score >= 0.6 * best.score
-                    and (typed.passage.doc_id == best.passage.doc_id
-                         or coverage_of(typed.context) >= 0.8 * coverage_of(best.context))):
-                best = typed
-
-        # Confidence: how close the best sentence is in meaning, and how much of the question its context covers.
-        coverage = coverage_of(best.context)
-        if not required:
-            coverage = 1.0 if context.followup else 0.0
-        if english:
-            confidence = 0.6 * best.dense + 0.4 * coverage if required else best.dense
-        else:
-            confidence = 0.4 * best.dense + 0.6 * coverage
-        if qtype in ("money", "date", "count") and not best.typed:
-            confidence *= 0.4  # asked for an amount, a date or a number, and the evidence has none
-        confidence = round(float(confidence), 4)
+        supported = [c for c in cands if not c.missing]
+        if not supported:
+            return _abstain_unsupported(question, context, cands[0])
+        # Asked for an amount, a date or a number: the answer must hold one, in a sentence nearly as likely.
+        typed = [c for c in supported if holds_type(q, c.text)]
+        if not typed or typed[0].probability < self.typed_ratio * supported[0].probability:
+            return _abstain(question, context, round(supported[0].probability * self.typed_ratio, 4))
+        if typed[0] is not supported[0]:
+            supported = typed  # the most likely sentence lacks the amount/date/number: answer from those holding one
+        best = supported[0]
+        confidence = round(best.probability, 4)
         if confidence < self.threshold:
             return _abstain(question, context, confidence)
-
-        chosen: list[Candidate] = [best]
-        seen_stems = set(content_stems(best.text))
-        for cand in candidates:
-            if cand is best:
-                continue
-            if len(chosen) >= self.max_sentences or cand.score < 0.85 * best.score:
+        chosen = [best]
+        seen_stems = set(best.facts.bag)
+        for cand in supported[1:]:
+            if len(chosen) >= self.max_sentences or cand.probability < self.join_ratio * best.probability:
                 break
-            stems_ = set(content_stems(cand.text))
+            stems_ = cand.facts.bag
             if not stems_ or len(stems_ - seen_stems) / len(stems_) < 0.5:
                 continue  # mostly repeats what is already said (passages overlap by a sentence)
-            if qtype and not cand.typed:
-                continue
             chosen.append(cand)
             seen_stems |= stems_
-        return self._write(chosen, confidence)
-
-    def _write(self, chosen: list[Candidate], confidence: float) -> Draft:
-        numbers: dict[str, int] = {}
-        cited: dict[str, tuple[StoredPassage, list[str]]] = {}
-        parts: list[str] = []
-        used = {c.text for c in chosen}
-        for cand in chosen:
-            pid = f"{cand.passage.doc_id}#{cand.passage.position}"
-            sentences = cand.passage.meta.get("sentences") or split_sentences(cand.passage.content)
-            text = cand.text
-            if _PRONOUN_START.match(text) and cand.index > 0:
-                # "Esso assomma a 218.000 euro": bring the sentence that says what "esso" is.
-                prev = sentences[cand.index - 1]
-                limit = 60 if re.match(r"^(esso|essa|essi|esse|tale)\b", text, re.I) else 30
-                if prev not in used and len(prev.split()) <= limit:
-                    text = f"{prev}{'' if prev[-1:] in '.:;!?' else '.'} {text}"
-                    used.add(prev)
-            if text.endswith(":"):
-                # "…i seguenti strumenti:" is followed by its list: keep up to five items.
-                items = []
-                for nxt in sentences[cand.index + 1 : cand.index + 6]:
-                    if nxt in used or len(nxt.split()) > 25:
-                        break
-                    items.append(_strip_bullet(nxt))
-                    used.add(nxt)
-                if items:
-                    text = f"{text} {'; '.join(items)}."
-            n = numbers.setdefault(pid, len(numbers) + 1)
-            cited.setdefault(pid, (cand.passage, []))[1].append(text)
-            parts.append(f"{_strip_bullet(text)} [{n}]")
-        return Draft(" ".join(parts), list(cited.values()), confidence, False)
+        return _write(chosen, confidence)
 
 
-_LIST_HEAD = re.compile(r"^(?:e\s+)?(?:quali|which|what)\s+([^\W\d_]{3,})", re.I)
-_NAME = re.compile(r"(?<!^)(?<![.:!?]\s)\b(?:[A-ZÀ-Ý][a-zà-ÿ]+|[A-Z]{2,})\b")
+def idf_function(store: Store):
+    """BM25-style IDF over the store's live passages."""
+    n_docs, df = store.term_stats()
+
+    def idf(term: str) -> float:
+        d = df.get(term, 0)
+        return math.log(1 + (n_docs - d + 0.5) / (d + 0.5))
+
+    return idf
 
 
-def _enumerates(sentence: str, head: str) -> bool:
-    """The sentence lists several of the things asked for: the head noun twice, or it and two names."""
-    stems = [stem(m.group(0)) for m in words(sentence)]
-    count = stems.count(head)
-    return count >= 2 or (count >= 1 and len(_NAME.findall(sentence)) >= 3)
+def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredPassage],
+                      context: Context) -> tuple[QuestionInfo, list[Candidate]]:
+    """Every sentence of the evidence with the facts its features need and the constraints it lacks."""
+    q = QuestionInfo.of(question, context.context_text if context.followup else "")
+    constraints = constraints_of(question)
+    qvec = np.asarray(query.dense, dtype=np.float32)
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    top_score = max((p.score for p in evidence), default=0.0)
+    for rank, passage in enumerate(evidence):
+        sentences = passage.meta.get("sentences") or split_sentences(passage.content)
+        vectors = unpack_vectors(passage.meta.get("sentence_vectors", ""))
+        sims = vectors @ qvec if len(vectors) == len(sentences) else np.zeros(len(sentences))
+        title_bag = set(content_stems(passage.meta.get("title", "") + " " + passage.meta.get("heading", "")))
+        bags = [set(content_stems(s)) for s in sentences]
+        # The fields of a project sheet ("Data Inizio: …", "Costo totale: …") describe one thing.
+        sheet = set().union(*[b for b, sent in zip(bags, sentences, strict=True) if _LABEL.match(sent)])
+        whole = passage_evidence(passage.content, passage.meta) if constraints else None
+        for i, sent in enumerate(sentences):
+            if (len(sent.split()) < 3 and not _LABEL.match(sent)) or sent in seen:
+                continue  # fragments, and the sentence shared by overlapping passages
+            seen.add(sent)
+            # What a sentence is about often sits in the two before it ("Esso assomma a …") or the title.
+            context_bag = bags[i] | title_bag | set().union(*bags[max(0, i - 2) : i])
+            if _LABEL.match(sent):
+                context_bag |= sheet
+            lacking: list[Constraint] = []
+            if whole is not None:
+                window = Evidence.of(sentences[i - 1] if i > 0 else "", sent)
+                lacking = missing(constraints, whole, window)
+            facts = SentenceFacts(sent, bags[i], context_bag, float(sims[i]), i, len(sentences), rank,
+                                  1.0 - len(lacking) / len(constraints) if constraints else 1.0,
+                                  passage.score / top_score if top_score else 0.0,
+                                  bags[i + 1] if i + 1 < len(bags) else set(), title_bag)
+            out.append(Candidate(passage, rank, i, sent, facts, lacking))
+    if context.followup and context.previous_doc_ids and len(q.own_stems - _TYPE_WORDS) <= 1:
+        # "E quanto costa?" is about what was just answered, not about another project.
+        anchored = [c for c in out if c.passage.doc_id in context.previous_doc_ids]
+        out = anchored or out
+    return q, out
 
 
-def name_stems(question: str) -> list[str]:
-    """Stems of the names in a question: capitalised words after the first, acronyms, numbers."""
-    out = []
-    for i, m in enumerate(words(question)):
-        w = m.group(0)
-        if (i > 0 and w[0].isupper()) or w[0].isdigit() or (len(w) > 1 and w.isupper()):
-            out.append(stem(w))
-    return out
+def _write(chosen: list[Candidate], confidence: float) -> Draft:
+    numbers: dict[str, int] = {}
+    cited: dict[str, tuple[StoredPassage, list[str]]] = {}
+    parts: list[str] = []
+    used = {c.text for c in chosen}
+    for cand in chosen:
+        pid = f"{cand.passage.doc_id}#{cand.passage.position}"
+        sentences = cand.passage.meta.get("sentences") or split_sentences(cand.passage.content)
+        text = cand.text
+        if _PRONOUN_START.match(text) and cand.index > 0:
+            # "Esso assomma a 218.000 euro": bring the sentence that says what "esso" is.
+            prev = sentences[cand.index - 1]
+            limit = 60 if re.match(r"^(esso|essa|essi|esse|tale)\b", text, re.I) else 30
+            if prev not in used and len(prev.split()) <= limit:
+                text = f"{prev}{'' if prev[-1:] in '.:;!?' else '.'} {text}"
+                used.add(prev)
+        if text.endswith(":"):
+            # "…i seguenti strumenti:" is followed by its list: keep up to five items.
+            items = []
+            for nxt in sentences[cand.index + 1 : cand.index + 6]:
+                if nxt in used or len(nxt.split()) > 25:
+                    break
+                items.append(_strip_bullet(nxt))
+                used.add(nxt)
+            if items:
+                text = f"{text} {'; '.join(items)}."
+        n = numbers.setdefault(pid, len(numbers) + 1)
+        cited.setdefault(pid, (cand.passage, []))[1].append(text)
+        parts.append(f"{_strip_bullet(text)} [{n}]")
+    return Draft(" ".join(parts), list(cited.values()), confidence, False)
 
 
 def _abstain(question: str, context: Context, confidence: float) -> Draft:
@@ -376,6 +296,27 @@ def _abstain(question: str, context: Context, confidence: float) -> Draft:
     if context.followup and context.previous_question:
         text = text[:-1] + f", riferito alla domanda precedente («{context.previous_question.strip()}»)."
     return Draft(text, [], confidence, True)
+
+
+_NEAR_VERB = {"place": "riguarda", "organisation": "riguarda", "year": "riporta gli anni"}
+
+
+def _abstain_unsupported(question: str, context: Context, nearest: Candidate) -> Draft:
+    """Abstain naming what is missing and, where the nearest document holds something of the same kind, that."""
+    draft = _abstain(question, context, round(nearest.probability, 4))
+    failed = nearest.missing[0]
+    value = failed.text if failed.bound is None else f"{failed.text} di {failed.bound.text}"
+    meta = nearest.passage.meta
+    title = meta.get("title") or nearest.passage.doc_id
+    instead = [v for v in same_kind_values(failed, nearest.passage.content, meta)
+               if v.lower() != failed.text.lower()]
+    text = draft.text[:-1] + f": non trovo «{value}»."
+    if instead and failed.kind in _NEAR_VERB:
+        text += f" Il documento più vicino, «{title}», {_NEAR_VERB[failed.kind]} {', '.join(instead)}."
+    draft.text = text
+    draft.unsupported = {"constraint": failed.to_dict() | {"value": value},
+                         "near": {"doc_id": nearest.passage.doc_id, "title": title, "values": instead}}
+    return draft
 
 
 def _strip_bullet(text: str) -> str:
@@ -394,7 +335,8 @@ class AskService:
         self.settings = settings
         self.searcher = Searcher(store)
         self.answerer = answerer or ExtractiveAnswerer(store, settings.abstain_threshold,
-                                                       settings.max_answer_sentences)
+                                                       settings.max_answer_sentences, settings.answer_join_ratio,
+                                                       settings.answer_typed_ratio)
         self.conversations = conversations or ConversationStore(
             settings.conversation_max_turns, settings.conversation_max_chars,
             settings.conversation_ttl_seconds, settings.conversation_max_count,
@@ -429,7 +371,7 @@ class AskService:
         return Answer(
             question=question, answer=draft.text, citations=citations, abstained=draft.abstained,
             conversation_id=conv.id, answer_id=answer_id, confidence=draft.confidence, resolved_query=query_text,
-            followup=followup,
+            followup=followup, answerer=self.answerer.name, unsupported=draft.unsupported,
             timings_ms={"embed": round((t1 - t0) * 1000, 1), "retrieve": round((t2 - t1) * 1000, 1),
                         "compose": round((t3 - t2) * 1000, 1)},
         )

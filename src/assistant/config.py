@@ -32,8 +32,11 @@ class Settings(BaseSettings):
     bm25_avgdl: float = 150.0
 
     # answering
-    abstain_threshold: float = 0.40  # chosen on eval/questions.jsonl, see eval/reports/corpus.md
+    abstain_threshold: float = 0.05  # selector probability; chosen on the unseen set's dev split (eval/reports/unseen.md)
     max_answer_sentences: int = 3
+    answer_join_ratio: float = 0.4  # a further sentence joins the answer when its probability is this share of the best
+    # an amount/date/number question abstains unless a sentence holding one is at least this share as likely
+    answer_typed_ratio: float = 0.5
     answer_passages: int = 6
 
     # conversations

@@ -89,6 +89,24 @@ class CitationOut(BaseModel):
     passage: str
 
 
+class ConstraintOut(BaseModel):
+    kind: str = Field(description="place | organisation | name | year | role")
+    value: str = Field(description="as the question names it")
+
+
+class NearMatchOut(BaseModel):
+    doc_id: str
+    title: str
+    values: list[str] = Field(description="what the nearest document holds instead (its places, years, institutions)")
+
+
+class UnsupportedOut(BaseModel):
+    """Why the answer abstained: a constraint of the question that no evidence supports."""
+
+    constraint: ConstraintOut
+    near: NearMatchOut
+
+
 class AskResponse(BaseModel):
     answer: str
     citations: list[CitationOut]
@@ -97,6 +115,10 @@ class AskResponse(BaseModel):
     answer_id: str
     confidence: float
     followup: bool
+    answerer: str = Field(default="extractive", description="which answerer produced the answer")
+    unsupported: UnsupportedOut | None = Field(
+        default=None, description="set when the answer abstained because a place, organisation, name, year or role "
+                                  "of the question is not in the evidence")
 
 
 class DocumentOut(BaseModel):

@@ -1,0 +1,294 @@
+"""Answerability: the specific constraints of a question must hold in the evidence an answer cites.
+
+A question's constraints are the places, organisations, names, years and roles it names ("Quanto costa il
+progetto del Comune di Poggibonsi in Etiopia?" → «Comune di Poggibonsi», «Etiopia»). Places match by name,
+English name or Italian adjective (umbro → Umbria), from `data/places.json`; roles and generic words come from
+`data/constraint_words.json`. Names and places must occur in the cited passage, its title or its document's
+metadata; a role must occur in the answer sentence's window, with the name it is "of" ("sindaco di Scutari").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from .text import stem, strip_accents, words
+
+_YEAR = re.compile(r"^(1[5-9]\d\d|20\d\d)$")
+_YEAR_RANGE = re.compile(r"\b((?:1[5-9]|20)\d\d)\s*[-/–]\s*((?:1[5-9]|20)\d\d)\b")
+_CONNECTORS = {"di", "del", "della", "dello", "dei", "degli", "delle", "d", "of", "the"}
+
+
+def norm(token: str) -> str:
+    return strip_accents(token.lower())
+
+
+@dataclass
+class Place:
+    name: str
+    forms: list[tuple[str, ...]]  # token sequences: the name, the English name
+    adjective_stems: set[str]
+
+
+@dataclass
+class Vocab:
+    places: list[Place]
+    by_first: dict[str, list[tuple[tuple[str, ...], Place]]]
+    by_adjective: dict[str, list[Place]]
+    roles: dict[str, list[tuple[str, ...]]]
+    role_index: dict[tuple[str, ...], str]
+    generic: set[str]
+    org_types: list[tuple[str, ...]]
+
+
+def _tokens(text: str) -> list[str]:
+    return [norm(m.group(0)) for m in words(text)]
+
+
+@lru_cache(maxsize=1)
+def vocab() -> Vocab:
+    data_dir = resources.files("assistant") / "data"
+    places_raw = json.loads((data_dir / "places.json").read_text(encoding="utf-8"))["places"]
+    words_raw = json.loads((data_dir / "constraint_words.json").read_text(encoding="utf-8"))
+    places: list[Place] = []
+    by_first: dict[str, list[tuple[tuple[str, ...], Place]]] = {}
+    by_adjective: dict[str, list[Place]] = {}
+    for row in places_raw:
+        forms = {tuple(_tokens(row["name"])), tuple(_tokens(row["en"]))}
+        adjs = {stem(t) for a in row["adjectives"] for t in _tokens(a)}
+        place = Place(row["name"], sorted(forms), adjs)
+        places.append(place)
+        for form in forms:
+            by_first.setdefault(form[0], []).append((form, place))
+        for a in adjs:
+            by_adjective.setdefault(a, []).append(place)
+    for entries in by_first.values():
+        entries.sort(key=lambda e: -len(e[0]))  # longest name first: "Bosnia ed Erzegovina" before "Bosnia"
+    roles = {k: [tuple(_tokens(f)) for f in forms] for k, forms in words_raw["roles"].items()}
+    role_index = {form: k for k, forms in roles.items() for form in forms}
+    return Vocab(places, by_first, by_adjective, roles, role_index, {norm(w) for w in words_raw["generic"]},
+                 [tuple(_tokens(t)) for t in words_raw["org_types"]])
+
+
+@dataclass
+class Constraint:
+    kind: str  # place | organisation | name | year | role
+    text: str  # as the question says it
+    sequences: list[tuple[str, ...]] = field(default_factory=list)  # any of these token runs satisfies it
+    stems: set[str] = field(default_factory=set)  # or any of these stems (adjectives, inflected roles)
+    bound: Constraint | None = None  # a role's "of whom": must be in the same sentence window
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "value": self.text}
+
+
+def _place_constraint(place: Place, text: str) -> Constraint:
+    return Constraint("place", place.name if text.lower() != place.name.lower() else text, list(place.forms),
+                      set(place.adjective_stems))
+
+
+def constraints_of(question: str) -> list[Constraint]:
+    """The specific things a question names: places, organisations, names, years, roles."""
+    v = vocab()
+    ms = words(question)
+    raw = [m.group(0) for m in ms]
+    toks = [norm(w) for w in raw]
+    out: list[Constraint] = []
+    i = 0
+    while i < len(toks):
+        tok, word = toks[i], raw[i]
+        # an institution with its name: "Comune di Pesaro", "Regione Umbria", "ANCI Lombardia"
+        org = next((t for t in v.org_types if tuple(toks[i : i + len(t)]) == t), None)
+        if org is not None:
+            j = i + len(org)
+            while j < len(toks) and toks[j] in _CONNECTORS and toks[j] not in ("of", "the"):
+                j += 1
+            k = j
+            while k < len(toks) and (raw[k][:1].isupper() or raw[k].isupper()) and toks[k] not in v.generic:
+                k += 1
+            if k > j and raw[i][:1].isupper():
+                name = tuple(toks[j:k])
+                cons = Constraint("organisation", " ".join(raw[i:k]), [tuple(org) + name, tuple(org) + ("di",) + name,
+                                                                      tuple(org) + ("della",) + name,
+                                                                      tuple(org) + ("del",) + name])
+                out.append(cons)
+                i = k
+                continue
+        # a role, and the name it is of ("il sindaco di Scutari")
+        role = None
+        for n in (2, 1):
+            key = tuple(toks[i : i + n])
+            if len(key) == n and key in v.role_index:
+                role = (v.role_index[key], n)
+                break
+        if role is not None:
+            name, n = role
+            cons = Constraint("role", " ".join(raw[i : i + n]),
+                              stems={stem(t) for form in v.roles[name] for t in form if len(form) == 1})
+            cons.sequences = [form for form in v.roles[name] if len(form) > 1]
+            j = i + n
+            if j < len(toks) and toks[j] in _CONNECTORS:
+                k = j + 1
+                while k < len(toks) and toks[k] in _CONNECTORS:
+                    k += 1
+                # "referente del Comune di Rovereto": the institution is checked on its own, in the passage
+                if k < len(toks) and raw[k][:1].isupper() and toks[k] not in v.generic:
+                    cons.bound = _name_at(v, raw, toks, k)
+            out.append(cons)
+            i += n
+            continue
+        if _YEAR.match(tok):
+            out.append(Constraint("year", word, [(tok,)]))
+            i += 1
+            continue
+        # a place by name or English name (any case), or by adjective ("umbro", "emiliano-romagnoli")
+        placed = False
+        for form, place in v.by_first.get(tok, []):
+            if tuple(toks[i : i + len(form)]) == form and (raw[i][:1].isupper() or len(form) > 1):
+                out.append(_place_constraint(place, " ".join(raw[i : i + len(form)])))
+                i += len(form)
+                placed = True
+                break
+        if placed:
+            continue
+        if not raw[i][:1].isupper() and stem(tok) in v.by_adjective and len(tok) > 3:
+            for place in v.by_adjective[stem(tok)][:1]:
+                out.append(_place_constraint(place, word))
+            i += 1
+            continue
+        # a proper name or acronym anywhere but at the start of the question
+        if i > 0 and (word[:1].isupper() or (len(word) > 1 and word.isupper())) and tok not in v.generic \
+                and not word.isdigit():
+            out.append(Constraint("name", word, [(tok,)]))
+        i += 1
+    return _dedupe(out)
+
+
+def _name_at(v: Vocab, raw: list[str], toks: list[str], k: int) -> Constraint:
+    for form, place in v.by_first.get(toks[k], []):
+        if tuple(toks[k : k + len(form)]) == form:
+            return _place_constraint(place, " ".join(raw[k : k + len(form)]))
+    end = k
+    while end < len(toks) and raw[end][:1].isupper():
+        end += 1
+    return Constraint("name", " ".join(raw[k:end]), [tuple(toks[k:end])])
+
+
+def _dedupe(items: list[Constraint]) -> list[Constraint]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in items:
+        key = (c.kind, c.text.lower())
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- evidence
+
+
+@dataclass
+class Evidence:
+    """Tokens of a text, for constraint matching: the token sequence, its set, its stems, its years."""
+
+    tokens: list[str]
+    token_set: set[str]
+    stems: set[str]
+    years: set[str]
+
+    @classmethod
+    def of(cls, *texts: str, years: list[int] | None = None) -> Evidence:
+        toks = [t for text in texts for t in _tokens(text)]
+        found = {t for t in toks if _YEAR.match(t)}
+        for text in texts:
+            for a, b in _YEAR_RANGE.findall(text):
+                if int(a) < int(b) <= int(a) + 20:
+                    found |= {str(y) for y in range(int(a), int(b) + 1)}
+        found |= {str(y) for y in years or []}
+        return cls(toks, set(toks), {stem(t) for t in toks}, found)
+
+    def has(self, c: Constraint) -> bool:
+        if c.kind == "year":
+            return c.text in self.years
+        if c.stems & self.stems:
+            return True
+        return any(self._has_run(seq) for seq in c.sequences)
+
+    def _has_run(self, seq: tuple[str, ...]) -> bool:
+        if not seq or seq[0] not in self.token_set:
+            return False
+        n = len(seq)
+        if n == 1:
+            return True
+        return any(tuple(self.tokens[i : i + n]) == seq for i, t in enumerate(self.tokens) if t == seq[0])
+
+
+def passage_evidence(content: str, meta: dict[str, Any]) -> Evidence:
+    """A passage with its title, heading, its document's opening words and metadata (organisation, countries,
+    themes, years)."""
+    extra = [meta.get("title", ""), meta.get("heading", ""), meta.get("lead", ""), meta.get("organisation", ""),
+             " ; ".join(meta.get("countries") or []), " ; ".join(meta.get("themes") or [])]
+    return Evidence.of(content, *extra, years=meta.get("year") or [])
+
+
+def missing(constraints: list[Constraint], passage: Evidence, window: Evidence) -> list[Constraint]:
+    """Constraints the evidence does not support. Roles (and what they are of) must be in the sentence window."""
+    out = []
+    for c in constraints:
+        if c.kind == "role":
+            if not window.has(c) or (c.bound is not None and not window.has(c.bound)):
+                out.append(c)
+        elif not passage.has(c):
+            out.append(c)
+    return out
+
+
+def _spaced(text: str, a: re.Match[str], b: re.Match[str]) -> bool:
+    return not text[a.end() : b.start()].strip()
+
+
+def same_kind_values(c: Constraint, content: str, meta: dict[str, Any]) -> list[str]:
+    """What a passage holds in place of a missing constraint: its places, years, or institutions."""
+    if c.kind == "year":
+        years = sorted(Evidence.of(content, meta.get("title", ""), years=meta.get("year") or []).years)
+        return years[:4]
+    if c.kind in ("place", "organisation"):
+        v = vocab()
+        toks = _tokens(content + " . " + meta.get("title", ""))
+        raw = [m.group(0) for m in words(content + " . " + meta.get("title", ""))]
+        found: list[str] = []
+        if c.kind == "place":
+            for i, tok in enumerate(toks):
+                for form, place in v.by_first.get(tok, []):
+                    if tuple(toks[i : i + len(form)]) == form and raw[i][:1].isupper() and place.name not in found:
+                        found.append(place.name)
+                        break
+            for name in meta.get("countries") or []:
+                if name not in found:
+                    found.append(name)
+        else:
+            text = content + " . " + meta.get("title", "")
+            ms = words(text)
+            org_words = {t[0] for t in v.org_types}
+            seen = set()
+            for i, m in enumerate(ms):
+                if toks[i] in org_words and raw[i][:1].isupper():
+                    j = i + 1
+                    while j < len(toks) and toks[j] in _CONNECTORS and _spaced(text, ms[j - 1], ms[j]):
+                        j += 1
+                    k = j
+                    # the name runs over capitalised words separated by spaces only ("Scutari (Albania)" stops)
+                    while (k < len(toks) and raw[k][:1].isupper() and toks[k] not in v.generic
+                           and _spaced(text, ms[k - 1], ms[k])):
+                        k += 1
+                    phrase = " ".join(raw[i:k])
+                    if k > j and phrase.lower() not in seen:
+                        seen.add(phrase.lower())
+                        found.append(phrase)
+        return found[:4]
+    return []

@@ -1,0 +1,334 @@
+"""Learned answer-sentence selection: features of (question, candidate sentence) and a logistic model over them.
+
+The model is trained on squad-it-dev (`assistant train-selector`): for each question the product's own
+retrieval gives the candidate sentences, and a sentence is positive when it holds a gold answer span in a
+gold passage. Features are generic (meaning, word overlap, answer type, position, rank), so the weights carry
+to documents nobody tuned for. Hand-written because the model is a few numbers: no library model fits the
+"few KB, no training framework at run time" budget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .text import content_stems, looks_english, stem, words
+
+MODEL_FILE = "selector.json"
+# How much a follow-up's inherited words count against its own ("E quale comune lo sostiene?").
+CONTEXT_WEIGHT = 0.5
+
+# Question type → what an answer of that type looks like in a sentence.
+QUESTION_TYPES: dict[str, re.Pattern[str]] = {
+    "money": re.compile(r"\b(quant[oi]\s+(?:è\s+)?(?:cost\w*|vale|ha\s+(?:versato|ricevuto|stanziato|impegnato|"
+                        r"contribuito)|contribuisc\w*|riceve|versa|viene\s+a\s+costare)|cost[oi]|budget|importo|"
+                        r"dotazione|compenso|rimborso|contributo|stanziament\w*|how\s+much|cost|costs|funding)\b", re.I),
+    "date": re.compile(r"\b(quando|in\s+che\s+anno|in\s+quale\s+anno|che\s+data|quale\s+data|entro\s+quando|"
+                       r"da\s+quando|scadenza|when|what\s+year|which\s+year)\b", re.I),
+    "count": re.compile(r"\b(quant[ie]|numero\s+di|how\s+many)\b", re.I),
+    "who": re.compile(r"\b(chi|quale\s+(?:ente|comune|organizzazione|soggetto|associazione|ong|fondazione|"
+                      r"agenzia|città|persona|partner)|who|whom)\b", re.I),
+    "where": re.compile(r"\b(dove|in\s+quale\s+(?:paese|città|regione|luogo)|where)\b", re.I),
+}
+_EVIDENCE: dict[str, re.Pattern[str]] = {
+    "money": re.compile(r"(\d[\d.,]*\s*(?:euro|eur\b|€|dollari|\$|mila|milioni|mln|miliardi)|[€$]\s*\d)", re.I),
+    "date": re.compile(r"\b(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{3,4}|gennaio|febbraio|marzo|aprile|maggio|giugno|"
+                       r"luglio|agosto|settembre|ottobre|novembre|dicembre|secolo|anni)\b", re.I),
+    "count": re.compile(r"\b(\d+(?:[.,]\d+)*|due|tre|quattro|cinque|sei|sette|otto|nove|dieci|undici|dodici|"
+                        r"tredici|quattordici|quindici|sedici|diciassette|diciotto|diciannove|venti\w*|trent\w*|"
+                        r"quarant\w*|cinquant\w*|sessant\w*|settant\w*|ottant\w*|novant\w*|cento|mille|"
+                        r"milion[ei]|miliard[oi]|decine|centinaia|migliaia)\b", re.I),
+}
+_LIST_HEAD = re.compile(r"^(?:e\s+)?(?:quali|which|what)\s+([^\W\d_]{3,})", re.I)
+_LABEL = re.compile(r"^([A-ZÀ-Ý][^:]{2,40}):\s+\S")
+
+FEATURES = [
+    "dense", "dense_gap", "lex", "lex_gap", "lex_ctx", "novel", "new_names", "length", "position", "first",
+    "rank", "label_match", "english_dense", "list_enum", "constraints", "dense_rank", "lex_rank", "bigrams",
+    "rarest_term", "passage_score", "next_lex", "predicate_lex", "predicate_gap", "names_ctx", "local_lex",
+    "local_gap", "local_ctx", "focus", "focus_first", "specific_lex", "specific_gap",
+    "type_money", "type_date", "type_count", "type_who", "type_where", "typed_question_no_match",
+]
+
+
+def question_type(question: str) -> str | None:
+    for name, cue in QUESTION_TYPES.items():
+        if cue.search(question):
+            return name
+    return None
+
+
+@dataclass
+class QuestionInfo:
+    text: str
+    qtype: str | None
+    english: bool
+    terms: dict[str, float]  # stem → weight (1 own, 0.5 from the conversation)
+    own_stems: set[str]
+    own_names: set[str]
+    list_head: str | None
+    stem_sequence: list[str]
+
+    def without(self, stems: set[str]) -> QuestionInfo:
+        return replace(self, terms={t: w for t, w in self.terms.items() if t not in stems})
+
+    def predicate(self) -> QuestionInfo:
+        """The question without its names: what is asked about them."""
+        return self.without(self._name_stems())
+
+    def names_only(self) -> QuestionInfo:
+        names = self._name_stems()
+        return replace(self, terms={t: w for t, w in self.terms.items() if t in names})
+
+    def _name_stems(self) -> set[str]:
+        return set(name_stems(self.text))
+
+    @classmethod
+    def of(cls, question: str, context_text: str = "") -> QuestionInfo:
+        english = looks_english(question)
+        own = content_stems(question)
+        names = name_stems(question)
+        terms = {t: 1.0 for t in (names if english else own)}
+        for t in content_stems(context_text):
+            terms.setdefault(t, CONTEXT_WEIGHT)
+        head = _LIST_HEAD.match(question.strip())
+        return cls(question, question_type(question), english, terms, set(own),
+                   {m.group(0).lower() for m in words(question)}, stem(head.group(1)) if head else None, own)
+
+
+def name_stems(question: str) -> list[str]:
+    """Stems of the names in a question: capitalised words after the first, acronyms, numbers."""
+    out = []
+    for i, m in enumerate(words(question)):
+        w = m.group(0)
+        if (i > 0 and w[0].isupper()) or w[0].isdigit() or (len(w) > 1 and w.isupper()):
+            out.append(stem(w))
+    return out
+
+
+def soft_in(term: str, bag: set[str]) -> bool:
+    """Exact stem, or one stem a prefix of the other differing by at most 3 letters (capofila/capofilato)."""
+    if term in bag:
+        return True
+    if len(term) < 6:
+        return False
+    return any(len(b) >= 6 and abs(len(b) - len(term)) <= 3 and (b.startswith(term) or term.startswith(b))
+               for b in bag)
+
+
+@dataclass
+class SentenceFacts:
+    """What the features need of one candidate sentence."""
+
+    text: str
+    bag: set[str]
+    context_bag: set[str]
+    dense: float
+    index: int
+    n_sentences: int
+    rank: int
+    constraints: float = 1.0  # share of the question's constraints its passage supports
+    passage_score: float = 0.0  # the passage's retrieval score relative to the best passage's
+    next_bag: set[str] = field(default_factory=set)  # stems of the following sentence
+    title_bag: set[str] = field(default_factory=set)  # stems of the document's title and the passage's heading
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def coverage(q: QuestionInfo, bag: set[str], idf) -> float:
+    if not q.terms:
+        return 0.0
+    total = sum(idf(t) * w for t, w in q.terms.items()) or 1.0
+    return sum(idf(t) * w for t, w in q.terms.items() if soft_in(t, bag)) / total
+
+
+def enumerates(sentence: str, head: str) -> bool:
+    """The sentence lists several of the things asked for: the head noun twice, or it and two names."""
+    stems_ = [stem(m.group(0)) for m in words(sentence)]
+    count = stems_.count(head)
+    names = sum(1 for m in words(sentence)[1:] if m.group(0)[:1].isupper())
+    commas = sentence.count(",") + sentence.count(";")
+    return count >= 2 or (count >= 1 and names >= 3) or (names >= 3 and commas >= 2)
+
+
+def featurize(q: QuestionInfo, cands: list[SentenceFacts], idf) -> np.ndarray:
+    """One row of FEATURES per candidate; gaps are relative to the best candidate of the same question."""
+    if not cands:
+        return np.zeros((0, len(FEATURES)), dtype=np.float32)
+    lex = [coverage(q, c.bag, idf) for c in cands]
+    lex_ctx = [coverage(q, c.context_bag, idf) for c in cands]
+    max_dense = max(c.dense for c in cands)
+    max_lex = max(lex)
+    dense_rank = _ranks([c.dense for c in cands])
+    lex_rank = _ranks(lex)
+    rarest = max(q.terms, key=idf) if q.terms else None
+    # The names of a question pick the document; the rest of it (its predicate) picks the sentence.
+    pred = q.predicate()
+    names = q.names_only()
+    pred_lex = [coverage(pred, c.bag, idf) for c in cands]
+    max_pred = max(pred_lex)
+    # Words of the question that most candidates share (the topic: names, "bando", "progetto") say little
+    # about which sentence answers; weigh each by how rare it is among these candidates.
+    local_df = {t: sum(1 for c in cands if soft_in(t, c.bag)) for t in q.terms}
+    n_c = len(cands)
+
+    def local_idf(t: str) -> float:
+        return math.log((n_c + 1) / (local_df.get(t, 0) + 0.5)) * idf(t)
+
+    # The words right after the question word say what is asked ("Quando è stato *inaugurato* il centro…").
+    focus = q.stem_sequence[:2]
+    local = [coverage(q, c.bag, local_idf) for c in cands]
+    # What the title already says (the project, the call) is the document's topic; the rest is what to find.
+    specific = [coverage(q.without({t for t in q.terms if soft_in(t, c.title_bag)}), c.bag, idf) for c in cands]
+    max_specific = max(specific)
+    max_local = max(local)
+    rows = []
+    for k, (c, lx, lc) in enumerate(zip(cands, lex, lex_ctx, strict=True)):
+        toks = words(c.text)
+        new_names = sum(1 for i, m in enumerate(toks) if i > 0 and m.group(0)[:1].isupper()
+                        and m.group(0).lower() not in q.own_names)
+        novel = len(c.bag - q.own_stems) / len(c.bag) if c.bag else 0.0
+        typed = {t: 0.0 for t in ("money", "date", "count", "who", "where")}
+        no_match = 0.0
+        if q.qtype:
+            if q.qtype in _EVIDENCE:
+                hit = holds_type(q, c.text)
+            else:  # who / where: a name the question does not already hold
+                hit = new_names > 0
+            typed[q.qtype] = float(hit)
+            no_match = float(not hit)
+        label = _LABEL.match(c.text)
+        label_match = 0.0
+        if label:
+            label_stems = set(content_stems(label.group(1)))
+            if label_stems and all(soft_in(t, set(q.terms)) for t in label_stems):
+                label_match = 1.0
+        rows.append([
+            c.dense, c.dense - max_dense, lx, lx - max_lex, lc, novel, min(new_names, 4) / 4,
+            math.log1p(len(toks)) / 4, c.index / max(c.n_sentences - 1, 1), float(c.index == 0),
+            1.0 / (1 + c.rank), label_match, c.dense if q.english else 0.0,
+            float(bool(q.list_head) and enumerates(c.text, q.list_head)), c.constraints,
+            1.0 / (1 + dense_rank[k]), 1.0 / (1 + lex_rank[k]), _bigram_share(q, c.text),
+            float(rarest is not None and soft_in(rarest, c.bag)), c.passage_score, coverage(q, c.next_bag, idf),
+            pred_lex[k], pred_lex[k] - max_pred, coverage(names, c.context_bag, idf),
+            local[k], local[k] - max_local, coverage(q, c.context_bag, local_idf),
+            sum(soft_in(t, c.bag) for t in focus) / len(focus) if focus else 0.0,
+            float(bool(focus) and soft_in(focus[0], c.bag)), specific[k], specific[k] - max_specific,
+            typed["money"], typed["date"], typed["count"], typed["who"], typed["where"], no_match,
+        ])
+    return np.asarray(rows, dtype=np.float32)
+
+
+_COUNTED = re.compile(r"\b(?:quant[ie]|how\s+many)\s+([^\W\d_]{3,})", re.I)
+_AMOUNT_AFTER = re.compile(r"^\s*(?:euro|eur\b|€|dollari|\$|%|per\s*cento)", re.I)
+
+
+def holds_type(q: QuestionInfo, sentence: str) -> bool:
+    """The sentence holds what an amount, date or number question asks for: an amount; a date; a number
+    that is not an amount, with the thing counted ("Quanti abitanti…" → "4.200 abitanti"). A number the
+    question itself holds does not count. Questions of other types are not checked."""
+    if q.qtype not in _EVIDENCE:
+        return True
+    text = _without_question_numbers(sentence, q)
+    if q.qtype != "count":
+        return bool(_EVIDENCE[q.qtype].search(text))
+    if not any(not _AMOUNT_AFTER.match(text[m.end():]) for m in _EVIDENCE["count"].finditer(text)):
+        return False
+    counted = _COUNTED.search(q.text)
+    if counted is None or q.english:
+        return True
+    return soft_in(stem(counted.group(1)), set(content_stems(sentence)))
+
+
+def _ranks(values: list[float]) -> list[int]:
+    order = sorted(range(len(values)), key=lambda i: -values[i])
+    ranks = [0] * len(values)
+    for r, i in enumerate(order):
+        ranks[i] = r
+    return ranks
+
+
+def _bigram_share(q: QuestionInfo, sentence: str) -> float:
+    """Share of the question's consecutive content-word pairs that the sentence also has, in order."""
+    qs = q.stem_sequence
+    pairs = set(zip(qs, qs[1:]))
+    if not pairs:
+        return 0.0
+    ss = content_stems(sentence)
+    return len(pairs & set(zip(ss, ss[1:]))) / len(pairs)
+
+
+def _without_question_numbers(text: str, q: QuestionInfo) -> str:
+    """A number the question already holds ("il bando 2024") is not the answer."""
+    for name in q.own_names:
+        if name[:1].isdigit():
+            text = re.sub(rf"(?<![\d.,]){re.escape(name)}(?![\d.,])", " ", text)
+    return text
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+@dataclass
+class SelectorModel:
+    features: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros(0, dtype=np.float32)
+        z = ((x - self.mean) / self.scale) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"features": self.features, "mean": self.mean.round(6).tolist(), "scale": self.scale.round(6).tolist(),
+                "weights": self.weights.round(6).tolist(), "bias": round(float(self.bias), 6), "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SelectorModel:
+        return cls(data["features"], np.asarray(data["mean"], dtype=np.float32),
+                   np.asarray(data["scale"], dtype=np.float32), np.asarray(data["weights"], dtype=np.float32),
+                   float(data["bias"]), data.get("meta", {}))
+
+
+def load_model(path: Path | None = None) -> SelectorModel:
+    raw = path.read_text(encoding="utf-8") if path else \
+        (resources.files("assistant") / "data" / MODEL_FILE).read_text(encoding="utf-8")
+    model = SelectorModel.from_json(json.loads(raw))
+    if model.features != FEATURES:
+        raise ValueError("the selector model was trained on other features: run `assistant train-selector`")
+    return model
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50,
+                 sample_weight: np.ndarray | None = None) -> SelectorModel:
+    """L2-regularised, weighted logistic regression by Newton's method (deterministic, a few features)."""
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    z = (x - mean) / scale
+    xb = np.hstack([z, np.ones((len(z), 1))]).astype(np.float64)
+    w = np.zeros(xb.shape[1])
+    reg = np.full(xb.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(xb @ w)))
+        grad = xb.T @ (sw * (p - y)) + reg * w
+        hess = (xb * (sw * p * (1 - p))[:, None]).T @ xb + np.diag(reg)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return SelectorModel(list(FEATURES), mean.astype(np.float32), scale.astype(np.float32),
+                         w[:-1].astype(np.float32), float(w[-1]))

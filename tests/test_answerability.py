@@ -1,0 +1,130 @@
+"""Answerability: a question's places, organisations, names, years and roles must be in the cited evidence."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from assistant.answerability import Evidence, constraints_of, missing, passage_evidence
+from assistant.answering import AskService
+from assistant.api.app import create_app
+
+from .conftest import ROOT, LiveServer, make_settings
+
+UNSEEN = ROOT / "eval" / "unseen"
+
+
+def _kinds(question: str) -> list[tuple[str, str]]:
+    return [(c.kind, c.text) for c in constraints_of(question)]
+
+
+def test_adjectives_and_demonyms_map_to_places():
+    for question, place in [("Quali progetti umbri ci sono?", "Umbria"), ("Il bando marchigiano scade?", "Marche"),
+                            ("Quali città tunisine collaborano?", "Tunisia"),
+                            ("Le associazioni senegalesi partecipano?", "Senegal"),
+                            ("What did Tuscany fund?", "Toscana")]:
+        assert ("place", place) in _kinds(question), question
+
+
+def test_organisations_roles_and_years_are_constraints():
+    assert ("organisation", "Comune di Pesaro") in _kinds("Quanto ha speso il Comune di Pesaro nel 2021?")
+    assert ("year", "2021") in _kinds("Quanto ha speso il Comune di Pesaro nel 2021?")
+    role = next(c for c in constraints_of("Chi è il sindaco di Scutari?") if c.kind == "role")
+    assert role.bound is not None and role.bound.text == "Scutari"
+    # the first word and generic words are not constraints
+    assert _kinds("Quali progetti finanzia il bando?") == []
+
+
+def test_evidence_matches_names_exactly_and_adjectives_by_stem():
+    [senegal] = constraints_of("Progetti in Senegal?")
+    assert Evidence.of("L'associazione dei senegalesi di Poggibonsi").has(senegal)
+    [tunisia] = constraints_of("Progetti in Tunisia?")
+    assert not Evidence.of("La Municipalità di Tunisi").has(tunisia)  # a city is not its country
+    [year] = constraints_of("Che cosa è successo nel 2023?")
+    assert Evidence.of("il bilancio di previsione 2022-2024").has(year)
+    assert not Evidence.of("nel 2016").has(year)
+    [org, _] = constraints_of("Quanto ha speso il Comune di Trento a Peja?")
+    assert not passage_evidence("con il sostegno della Provincia autonoma di Trento", {}).has(org)
+
+
+def test_a_role_must_sit_with_whom_it_belongs_to():
+    cons = constraints_of("Chi è il sindaco di Scutari?")
+    passage = passage_evidence("Presiede la seduta il Sindaco, Andrea Bellucci. Accordo con Scutari.", {})
+    window = Evidence.of("Presiede la seduta il Sindaco, Andrea Bellucci.")
+    assert [c.kind for c in missing(cons, passage, window)] == ["role"]
+    window = Evidence.of("Il sindaco di Scutari, Benet Beci, ha firmato.")
+    assert missing(cons, passage_evidence("Il sindaco di Scutari, Benet Beci, ha firmato.", {}), window) == []
+
+
+@pytest.fixture(scope="module")
+def unseen_store(tmp_path_factory):
+    from assistant.store import Store
+    from ingest.pipeline import Ingestor
+
+    settings = make_settings(tmp_path_factory.mktemp("unseen-data"))
+    store = Store(settings)
+    summary = Ingestor(store, settings).run([UNSEEN / "docs"])
+    assert summary.failed == 0 and summary.indexed >= 12
+    yield store
+    store.close()
+
+
+def test_near_miss_country_abstains_and_names_what_the_documents_hold(unseen_store):
+    svc = AskService(unseen_store, unseen_store.settings)
+    ans = svc.ask("Quanto costa il progetto del Comune di Poggibonsi in Etiopia?")
+    assert ans.abstained and ans.citations == []
+    assert ans.unsupported["constraint"] == {"kind": "place", "value": "Etiopia"}
+    assert "Senegal" in ans.unsupported["near"]["values"]
+    assert "Etiopia" in ans.answer and "Senegal" in ans.answer
+    right = svc.ask("Quanto costa il progetto del Comune di Poggibonsi in Senegal?")
+    assert not right.abstained and right.unsupported is None
+    assert "182.500 euro" in right.answer and right.citations[0].doc_id.startswith("u03_")
+
+
+def test_near_miss_year_organisation_and_role_abstain(unseen_store):
+    svc = AskService(unseen_store, unseen_store.settings)
+    cases = {"Quanto ha impegnato il Comune di Fano per il progetto con Scutari nel 2021?": "year",
+             "Quanto è costata la maternità costruita a Djougou con il Comune di Alba?": "organisation",
+             "Chi è il sindaco di Scutari?": "role"}
+    for question, kind in cases.items():
+        ans = svc.ask(question)
+        assert ans.abstained and ans.unsupported["constraint"]["kind"] == kind, (question, ans.answer)
+    assert "Issifou Tchabi" in svc.ask("Chi è il sindaco di Djougou?").answer
+
+
+def test_api_reports_the_unsupported_constraint(unseen_store, tmp_path):
+    settings = make_settings(tmp_path / "api")
+    with LiveServer(create_app(settings, store=unseen_store)) as server:
+        r = httpx.post(f"{server.url}/v1/ask", json={"question": "Quanti tirocini in Bolivia offre il bando "
+                                                                 "Giovani in cooperazione?"}, timeout=60)
+        body = r.json()
+        assert r.status_code == 200 and body["abstained"] and body["answerer"] == "extractive"
+        assert body["unsupported"]["constraint"] == {"kind": "place", "value": "Bolivia"}
+        assert set(body["unsupported"]["near"]["values"]) >= {"Burkina Faso", "Marocco", "Perù"}
+        r = httpx.post(f"{server.url}/v1/ask", json={"question": "Quanti tirocini sono disponibili nel bando "
+                                                                 "Giovani in cooperazione 2025?"}, timeout=60)
+        assert not r.json()["abstained"] and "24 tirocini" in r.json()["answer"] and r.json()["unsupported"] is None
+
+
+def test_unseen_questions_are_well_formed():
+    from ingest.cleaning import clean_text
+    from ingest.loading import load_file
+
+    questions = [json.loads(line) for line in (UNSEEN / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    from eval.metrics import normalise
+
+    docs = {p.stem: normalise(clean_text(load_file(p).text)) for p in (UNSEEN / "docs").iterdir()}
+    assert len(docs) >= 12 and len(questions) >= 120
+    assert sum(1 for q in questions if q.get("near_miss")) >= 30
+    assert {q["split"] for q in questions} == {"dev", "test"}
+    by_doc_split = {}
+    for q in questions:
+        by_doc_split.setdefault(q["doc"], set()).add(q["split"])
+    assert all(len(s) == 1 for s in by_doc_split.values())  # split by document
+    ids = {q["id"] for q in questions}
+    for q in questions:
+        assert not q.get("followup_of") or q["followup_of"] in ids
+        for span in q["gold_passages"] + q["key_facts"]:
+            assert any(normalise(span) in docs[d] for d in q["gold_doc_ids"]), (q["id"], span)
