@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install ingest serve bot eval eval-squad bench clean
+.PHONY: run test install ingest serve bot eval eval-unseen eval-squad train-selector bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,15 @@ test: install
 eval: install
 	$(BIN)/assistant eval --corpus corpus --questions eval/questions.jsonl
 
+eval-unseen: install
+	$(BIN)/assistant eval --unseen
+
 eval-squad: install
 	$(BIN)/assistant eval --dataset ../shared/datasets/squad-it-dev
+
+# Refits src/assistant/data/selector.json (squad-it-dev train half + our dev questions).
+train-selector: install
+	$(BIN)/assistant train-selector --dataset ../shared/datasets/squad-it-dev
 
 bench: install
 	$(BIN)/python bench/latency.py

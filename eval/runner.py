@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 import time
@@ -13,6 +14,7 @@ from typing import Any
 from assistant.config import Settings
 from assistant.retrieval import Searcher, encode_query
 from assistant.store import Store
+from assistant.text import content_stems
 
 from .metrics import fact_coverage, mrr_at_k, ndcg_at_k, normalise, percentile, recall_at_k, spans_in
 
@@ -116,13 +118,17 @@ def measure_search_latency(store: Store, queries: list[str]) -> list[float]:
 # -------------------------------------------------------------------------------------------- answers
 
 
-def evaluate_answers(store: Store, settings: Settings, questions: list[dict[str, Any]]) -> dict[str, Any]:
-    """Ask every question (follow-ups in their first question's conversation) with abstention off,
-    then apply each threshold of a sweep to the recorded confidences."""
+def evaluate_answers(store: Store, settings: Settings, questions: list[dict[str, Any]],
+                     choose_on: str | None = None) -> dict[str, Any]:
+    """Ask every question (follow-ups in their first question's conversation) with the threshold off, then
+    apply each threshold of a sweep to the recorded confidences. Abstentions for an unsupported constraint
+    happen at any threshold. `choose_on`: the split whose questions choose the best threshold."""
     from assistant.answering import AskService, ExtractiveAnswerer
 
     service = AskService(store, settings, answerer=ExtractiveAnswerer(store, threshold=0.0,
-                                                                      max_sentences=settings.max_answer_sentences))
+                                                                      max_sentences=settings.max_answer_sentences,
+                                                                      join_ratio=settings.answer_join_ratio,
+                                                                      typed_ratio=settings.answer_typed_ratio))
     conversations: dict[str, str] = {}
     records = []
     latencies = []
@@ -136,23 +142,28 @@ def evaluate_answers(store: Store, settings: Settings, questions: list[dict[str,
         cited_ok = [any(normalise(f) in normalise(c.passage) for f in facts) for c in ans.citations]
         records.append({
             "id": q["id"], "kind": q.get("kind", ""), "answerable": q["answerable"], "confidence": ans.confidence,
+            "forced": ans.abstained, "near_miss": q.get("near_miss"), "split": q.get("split", ""),
             "coverage": fact_coverage(ans.answer, facts) if facts else None, "cited_ok": cited_ok,
             "followup": bool(q.get("followup_of")), "answer": ans.answer, "question": q["question"],
         })
-    sweep = [dict(threshold=t, **_answer_metrics(records, t)) for t in SWEEP]
+    chooser = [r for r in records if r["split"] == choose_on] if choose_on else records
+    sweep = [dict(threshold=t, **_answer_metrics(chooser, t)) for t in SWEEP]
     # The threshold worth using: most right decisions to answer or abstain, most key facts, most follow-ups.
     best = max(sweep, key=lambda r: (round(r["abstention_accuracy"] + r["key_fact_coverage"]
                                            + r["followup_accuracy"], 4), -r["threshold"]))
-    return {"records": records, "sweep": sweep, "best_threshold": best["threshold"],
-            "at_configured": _answer_metrics(records, settings.abstain_threshold),
+    splits = {name: _answer_metrics([r for r in records if r["split"] == name], settings.abstain_threshold)
+              for name in sorted({r["split"] for r in records if r["split"]})}
+    return {"records": records, "sweep": sweep, "best_threshold": best["threshold"], "chosen_on": choose_on or "all",
+            "at_configured": _answer_metrics(records, settings.abstain_threshold), "splits": splits,
             "configured_threshold": settings.abstain_threshold, "latencies_ms": latencies}
 
 
 def _answer_metrics(records: list[dict[str, Any]], threshold: float) -> dict[str, float]:
     coverage, cited, cited_ok, followups_ok, followups = [], 0, 0, 0, 0
     tp = fp = fn = correct = 0
+    near, near_ok, answerable, false_abst = 0, 0, 0, 0
     for r in records:
-        abstained = r["confidence"] < threshold
+        abstained = r.get("forced", False) or r["confidence"] < threshold
         if r["answerable"] and r["coverage"] is not None:
             coverage.append(0.0 if abstained else r["coverage"])
             if not abstained:
@@ -163,19 +174,28 @@ def _answer_metrics(records: list[dict[str, Any]], threshold: float) -> dict[str
             fn += not abstained
         else:
             fp += abstained
+            answerable += 1
+            false_abst += abstained
+        if r.get("near_miss"):
+            near += 1
+            near_ok += abstained
         correct += abstained == (not r["answerable"])
         if r["followup"]:
             followups += 1
             ok = abstained if not r["answerable"] else (not abstained and (r["coverage"] or 0) >= 0.999)
             followups_ok += ok
-    return {
+    out = {
         "key_fact_coverage": round(statistics.fmean(coverage), 4) if coverage else 0.0,
         "citation_precision": round(cited_ok / cited, 4) if cited else 0.0,
         "abstention_precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
         "abstention_recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
         "abstention_accuracy": round(correct / len(records), 4) if records else 0.0,
         "followup_accuracy": round(followups_ok / followups, 4) if followups else 0.0,
+        "false_abstention": round(false_abst / answerable, 4) if answerable else 0.0,
     }
+    if near:
+        out["near_miss_abstention"] = round(near_ok / near, 4)
+    return out
 
 
 # -------------------------------------------------------------------------------------------- reports
@@ -258,6 +278,13 @@ def write_report(name: str, results: dict[str, Any], out_dir: Path, command: str
                   f"{a['best_threshold']}).", "",
                   "| metric | value |", "|---|---|"]
         lines += [f"| {k.replace('_', ' ')} | {v:.3f} |" for k, v in at.items()]
+        if a.get("splits"):
+            names = list(a["splits"])
+            lines += ["", f"### Per split (threshold chosen on: {a.get('chosen_on', 'all')})", "",
+                      "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+            for key in a["splits"][names[0]]:
+                lines.append(f"| {key.replace('_', ' ')} | "
+                             + " | ".join(f"{a['splits'][n].get(key, 0):.3f}" for n in names) + " |")
         lines += ["", "### Effect of the abstention threshold", "",
                   "| threshold | key-fact coverage | abstention precision | abstention recall | abstention accuracy | "
                   "follow-up accuracy |", "|---|---|---|---|---|---|"]
@@ -272,6 +299,15 @@ def write_report(name: str, results: dict[str, Any], out_dir: Path, command: str
             lines += ["", "### Questions not fully right at the threshold in use", ""]
             for x in misses:
                 lines.append(f"- `{x['id']}` ({x['kind']}, confidence {x['confidence']:.2f}) {x['question']}")
+    if "dataset_answers" in results:
+        da = results["dataset_answers"]
+        names = list(da)
+        lines += ["## Answers (has-answer: the answer's text holds a gold span, normalised)", "",
+                  "The selector is trained on the `train` half of the articles; `heldout` is the other half.", "",
+                  "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for key in da[names[0]]:
+            lines.append(f"| {key.replace('_', ' ')} | " + " | ".join(f"{da[n][key]}" for n in names) + " |")
+        lines.append("")
     lines += ["", "## Latency", "", "| operation | p50 ms | p95 ms | n |", "|---|---|---|---|"]
     for op, s in results["latency"].items():
         lines.append(f"| {op} | {s['p50_ms']} | {s['p95_ms']} | {s['n']} |")
@@ -296,54 +332,126 @@ def _margins(retrieval: dict[str, Any], level: str) -> dict[str, Any]:
     return out
 
 
-def run_corpus(corpus: Path, questions_path: Path, settings: Settings, reports: Path,
-               command: str) -> dict[str, Any]:
+def open_corpus_store(corpus: Path, settings: Settings, name: str):
+    """A folder's own evaluation store under data/eval-NAME, synced with the folder (idempotent)."""
     from ingest.pipeline import Ingestor
 
-    questions = load_jsonl(questions_path)
-    eval_settings = settings.model_copy(update={"data_dir": settings.data_dir / f"eval-{corpus.name}"})
-    store = Store(eval_settings, collection=f"eval_{corpus.name}")
+    eval_settings = settings.model_copy(update={"data_dir": settings.data_dir / f"eval-{name}"})
+    store = Store(eval_settings, collection=f"eval_{name}")
     try:
-        summary = Ingestor(store, eval_settings).run([corpus], sync=True)
+        summary = Ingestor(store, eval_settings).run([corpus], sync=True, echo=lambda line: None)
+    except BaseException:
+        store.close()
+        raise
+    return store, eval_settings, summary
+
+
+def run_corpus(corpus: Path, questions_path: Path, settings: Settings, reports: Path,
+               command: str, name: str | None = None, choose_on: str | None = None) -> dict[str, Any]:
+    name = name or corpus.name
+    questions = load_jsonl(questions_path)
+    store, eval_settings, summary = open_corpus_store(corpus, settings, name)
+    try:
         items = [RetrievalItem(q["id"], q["question"], set(q["gold_doc_ids"]), q.get("gold_passages") or [])
                  for q in questions if q["answerable"] and not q.get("followup_of")]
         retrieval = evaluate_retrieval(store, items)
-        answers = evaluate_answers(store, eval_settings, questions)
+        answers = evaluate_answers(store, eval_settings, questions, choose_on)
         search_lat = measure_search_latency(store, [q["question"] for q in questions])
     finally:
         store.close()
     results = {
-        "name": corpus.name, "date": time.strftime("%Y-%m-%d %H:%M"), "documents": summary.files,
+        "name": name, "date": time.strftime("%Y-%m-%d %H:%M"), "documents": summary.files,
         "questions": len(questions), "retrieval": retrieval, "margins": _margins(retrieval, "passage"),
         "answers": {k: v for k, v in answers.items() if k != "latencies_ms"},
         "latency": {"search": _latency_summary(search_lat), "ask": _latency_summary(answers["latencies_ms"])},
         "latency_raw": {"search": search_lat, "ask": answers["latencies_ms"]},
     }
-    results["report"] = str(write_report(corpus.name, results, reports, command))
+    results["report"] = str(write_report(name, results, reports, command))
     return results
 
 
-def run_dataset(dataset: Path, settings: Settings, reports: Path, command: str, limit: int | None) -> dict[str, Any]:
+def open_dataset_store(dataset: Path, settings: Settings) -> tuple[Store, float]:
+    """The data set's own store, each passage indexed as one document (idempotent: unchanged ones are skipped)."""
+    from tqdm import tqdm
+
     from ingest.pipeline import Ingestor
 
     name = dataset.name
     eval_settings = settings.model_copy(update={"data_dir": settings.data_dir / f"eval-{name}"})
     store = Store(eval_settings, collection=f"dataset_{name.replace('-', '_')}")
     try:
-        ingestor = Ingestor(store, eval_settings, sentence_vectors=False)
-        passages = load_jsonl(dataset / "corpus.jsonl")
-        from tqdm import tqdm
-
+        ingestor = Ingestor(store, eval_settings)
         started = time.perf_counter()
-        for p in tqdm(passages, desc="indexing", unit="passage", file=sys.stderr):
+        for p in tqdm(load_jsonl(dataset / "corpus.jsonl"), desc="indexing", unit="passage", file=sys.stderr):
             ingestor.index_bytes(p["text"].encode("utf-8"), f"{p['id']}.txt", meta={"title": p.get("title", "")},
                                  source=f"dataset:{name}", doc_id=p["id"])
-        index_seconds = time.perf_counter() - started
+    except BaseException:
+        store.close()
+        raise
+    return store, time.perf_counter() - started
+
+
+def evaluate_dataset_answers(store: Store, settings: Settings, queries: list[dict[str, Any]],
+                             split: dict[str, str]) -> dict[str, Any]:
+    """Share of answers holding a gold span (normalised), overall and per article half; with two baselines:
+    the answer's first sentence alone, and the best-overlap sentence of the top passage."""
+    from tqdm import tqdm
+
+    from assistant.answering import AskService, idf_function
+    from assistant.selector import QuestionInfo, coverage
+
+    from .selector_training import holds_answer
+
+    service = AskService(store, settings)
+    idf = idf_function(store)
+    rows = []
+    for item in tqdm(queries, desc="answers", unit="q", file=sys.stderr):
+        ans = service.ask(item["question"])
+        service.conversations.reset(ans.conversation_id)
+        text = re.sub(r"\[\d+\]", " ", ans.answer)
+        first = ans.citations[0].quote if ans.citations else ""
+        top = service.searcher.passages(item["question"], limit=1)
+        baseline = ""
+        if top:
+            q = QuestionInfo.of(item["question"])
+            sentences = top[0].meta.get("sentences") or [top[0].content]
+            baseline = max(sentences, key=lambda s: coverage(q, set(content_stems(s)), idf))
+        rows.append({"split": split.get(item["gold_ids"][0], ""), "abstained": ans.abstained,
+                     "has_answer": (not ans.abstained) and holds_answer(text, item["answers"]),
+                     "first_sentence": (not ans.abstained) and holds_answer(first, item["answers"]),
+                     "baseline": holds_answer(baseline, item["answers"]),
+                     "words": len(text.split()) if not ans.abstained else 0})
+
+    def summary(subset: list[dict[str, Any]]) -> dict[str, float]:
+        n = len(subset) or 1
+        answered = [r for r in subset if not r["abstained"]]
+        return {"questions": len(subset), "has_answer": round(sum(r["has_answer"] for r in subset) / n, 4),
+                "first_sentence_has_answer": round(sum(r["first_sentence"] for r in subset) / n, 4),
+                "baseline_top_passage_best_overlap": round(sum(r["baseline"] for r in subset) / n, 4),
+                "abstained": round(sum(r["abstained"] for r in subset) / n, 4),
+                "mean_answer_words": round(statistics.fmean([r["words"] for r in answered]), 1) if answered else 0}
+
+    out = {"all": summary(rows)}
+    for name in sorted({r["split"] for r in rows if r["split"]}):
+        out[name] = summary([r for r in rows if r["split"] == name])
+    return out
+
+
+def run_dataset(dataset: Path, settings: Settings, reports: Path, command: str, limit: int | None) -> dict[str, Any]:
+    from .selector_training import article_split
+
+    name = dataset.name
+    passages = load_jsonl(dataset / "corpus.jsonl")
+    store, index_seconds = open_dataset_store(dataset, settings)
+    try:
         queries = load_jsonl(dataset / "queries.jsonl")
         if limit:
             queries = queries[:limit]
         items = [RetrievalItem(q["id"], q["question"], set(q["gold_ids"])) for q in queries]
         retrieval = evaluate_retrieval(store, items, progress=True)
+        answers = None
+        if queries and "answers" in queries[0]:
+            answers = evaluate_dataset_answers(store, settings, queries, article_split(passages))
         search_lat = measure_search_latency(store, [q["question"] for q in queries[:300]])
     finally:
         store.close()
@@ -353,6 +461,8 @@ def run_dataset(dataset: Path, settings: Settings, reports: Path, command: str, 
         "margins": _margins(retrieval, "document"),
         "latency": {"search": _latency_summary(search_lat)}, "latency_raw": {"search": search_lat},
     }
+    if answers:
+        results["dataset_answers"] = answers
     results["report"] = str(write_report(name, results, reports, command))
     return results
 
@@ -364,6 +474,14 @@ def check_gate(results: dict[str, Any], thresholds: dict[str, float]) -> list[st
 
 
 def gate_values(results: dict[str, Any]) -> dict[str, float]:
+    """The gated numbers: of the test split where the questions have splits, else of all questions."""
+    splits = results["answers"].get("splits") or {}
+    if "test" in splits:
+        test = splits["test"]
+        return {"test_key_fact_coverage": test["key_fact_coverage"],
+                "test_near_miss_abstention": test.get("near_miss_abstention", 0.0),
+                "test_answered_when_answerable": round(1 - test["false_abstention"], 4),
+                "test_followup_accuracy": test["followup_accuracy"]}
     at = results["answers"]["at_configured"]
     return {
         "hybrid_passage_recall@5": results["retrieval"]["configurations"]["hybrid"]["passage"]["recall@5"],
@@ -377,14 +495,22 @@ def main(args, settings: Settings) -> int:
     command = " ".join(["assistant eval", *sys.argv[2:]])
     if args.dataset:
         results = run_dataset(Path(args.dataset), settings, reports, command, args.limit)
+    elif getattr(args, "unseen", False):
+        unseen = Path(__file__).resolve().parent / "unseen"
+        results = run_corpus(unseen / "docs", unseen / "questions.jsonl", settings, reports, command, name="unseen",
+                             choose_on="dev")
     else:
         results = run_corpus(Path(args.corpus), Path(args.questions), settings, reports, command)
     summary = {"report": results["report"], "configurations": {
         cfg: {lvl: data[lvl] for lvl in ("document", "passage")}
         for cfg, data in results["retrieval"]["configurations"].items()}, "margins": results["margins"],
         "latency": results["latency"]}
+    if "dataset_answers" in results:
+        summary["dataset_answers"] = results["dataset_answers"]
     if "answers" in results:
         summary["answers"] = results["answers"]["at_configured"]
+        summary["answers_per_split"] = results["answers"]["splits"]
+        summary["best_threshold"] = results["answers"]["best_threshold"]
         summary["abstain_threshold"] = results["answers"]["configured_threshold"]
     code = 0
     if args.gate:

@@ -32,3 +32,17 @@ def test_eval_over_corpus_meets_thresholds(tmp_path):
     assert "| hybrid |" in report and (tmp_path / "reports" / "corpus-recall.png").stat().st_size > 1000
     data = json.loads((tmp_path / "reports" / "corpus.json").read_text(encoding="utf-8"))
     assert set(data["retrieval"]["configurations"]) == {"bm25-only", "dense-only", "hybrid"}
+
+
+def test_eval_over_unseen_documents_meets_thresholds_on_its_test_split(tmp_path):
+    """Documents nobody tuned for: thresholds are chosen on the dev split; the gate reads the test split."""
+    unseen = ROOT / "eval" / "unseen"
+    settings = make_settings(tmp_path / "data")
+    results = run_corpus(unseen / "docs", unseen / "questions.jsonl", settings, tmp_path / "reports", "pytest gate",
+                         name="unseen", choose_on="dev")
+    thresholds = json.loads((unseen / "thresholds.json").read_text(encoding="utf-8"))
+    assert set(thresholds) == set(gate_values(results))
+    assert check_gate(results, thresholds) == [], gate_values(results)
+    assert results["answers"]["chosen_on"] == "dev"
+    report = (tmp_path / "reports" / "unseen.md").read_text(encoding="utf-8")
+    assert "| metric | dev | test |" in report

@@ -104,6 +104,15 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return eval_main(args, settings)
 
 
+def cmd_train_selector(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.selector_training import train
+
+    command = " ".join(["assistant train-selector", *sys.argv[2:]])
+    result = train(Path(args.dataset), settings, Path(args.out), command)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     from bots.telegram_bot import run_bot
 
@@ -150,7 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="evaluate only the first N queries of a dataset")
     p.add_argument("--reports", default="eval/reports")
     p.add_argument("--gate", help="thresholds file: exit 1 when a gated metric falls below it")
+    p.add_argument("--unseen", action="store_true",
+                   help="the unseen-documents set (eval/unseen): thresholds chosen on its dev split, test reported")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train-selector", help="fit the answer-sentence selector on a SQuAD-style data set")
+    p.add_argument("--dataset", default="../shared/datasets/squad-it-dev")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "data" / "selector.json"))
+    p.set_defaults(func=cmd_train_selector)
 
     p = sub.add_parser("bot", help="run the Telegram bot (a client of the HTTP API)")
     p.set_defaults(func=cmd_bot)
