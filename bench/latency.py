@@ -99,20 +99,16 @@ def bench_corpus(queries: list[str], n: int, env: dict[str, str], label: str) ->
         proc.wait(timeout=30)
 
 
-def index_squad(data: Path) -> None:
-    """Each squad passage as one document, through the product's Ingestor (idempotent on re-runs)."""
+def index_squad() -> dict[str, str]:
+    """The squad-it-dev store of `assistant eval --dataset` (the product's Ingestor, each passage one document,
+    idempotent), so the benchmark and the evaluation share one index; returns the API's environment for it."""
     from assistant.config import Settings
-    from assistant.store import Store
-    from ingest.pipeline import Ingestor
+    from eval.runner import open_dataset_store
 
-    settings = Settings(data_dir=data)
-    store = Store(settings)
+    store, _ = open_dataset_store(SQUAD, Settings(data_dir=ROOT / "data"))
     try:
-        ingestor = Ingestor(store, settings)
-        for line in (SQUAD / "corpus.jsonl").open(encoding="utf-8"):
-            p = json.loads(line)
-            ingestor.index_bytes(p["text"].encode("utf-8"), f"{p['id']}.txt", meta={"title": p.get("title", "")},
-                                 source="dataset:squad-it-dev", doc_id=p["id"])
+        return {"ASSISTANT_DATA_DIR": str(store.settings.data_dir), "ASSISTANT_COLLECTION": store.collection,
+                "ASSISTANT_API_KEYS": ""}
     finally:
         store.close()
 
@@ -133,10 +129,8 @@ def main() -> int:
     rows += bench_corpus(questions, args.requests, env, "corpus/ (5 documents, 16 passages)")
 
     if not args.skip_squad and SQUAD.exists():
-        # Indexed the way the product indexes (sentence vectors included), in its own data folder.
-        data = ROOT / "data" / "bench-squad"
-        env = {"ASSISTANT_DATA_DIR": str(data), "ASSISTANT_API_KEYS": ""}
-        index_squad(data)
+        # Indexed the way the product indexes (sentence vectors included).
+        env = index_squad()
         squad_q = [json.loads(line)["question"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")][:1000]
         rows += bench_corpus(squad_q, args.requests, env, "squad-it-dev (1,020 passages)")
 

@@ -487,6 +487,7 @@ def gate_values(results: dict[str, Any]) -> dict[str, float]:
         "hybrid_passage_recall@5": results["retrieval"]["configurations"]["hybrid"]["passage"]["recall@5"],
         "key_fact_coverage": at["key_fact_coverage"],
         "abstention_accuracy": at["abstention_accuracy"],
+        "followup_accuracy": at["followup_accuracy"],
     }
 
 

@@ -90,7 +90,7 @@ def test_cerca_lists_top_documents_with_snippets(bot):
 
 
 def test_fonti_shows_cited_passages_split_under_the_limit(bot, api_server):
-    question = "Quali attività di cooperazione riguardano l'Africa sub-sahariana?"
+    question = "Quali progetti di cooperazione riguardano l'acqua?"
     answer = httpx.post(f"{api_server.url}/v1/ask", json={"question": question},
                         headers={"Authorization": f"Bearer {READ}"}, timeout=60).json()
     expected = sources_html(answer["citations"])

@@ -39,8 +39,10 @@ QUESTION_TYPES: dict[str, re.Pattern[str]] = {
 }
 _EVIDENCE: dict[str, re.Pattern[str]] = {
     "money": re.compile(r"(\d[\d.,]*\s*(?:euro|eur\b|€|dollari|\$|mila|milioni|mln|miliardi)|[€$]\s*\d)", re.I),
-    "date": re.compile(r"\b(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{3,4}|gennaio|febbraio|marzo|aprile|maggio|giugno|"
-                       r"luglio|agosto|settembre|ottobre|novembre|dicembre|secolo|anni)\b", re.I),
+    # a date, a month, a century, or a year standing alone ("1.300" and "2.500 euro" are not years)
+    "date": re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|(?<![\d.,])\b(?:1\d{3}|20\d\d)\b(?![.,]\d)|"
+                       r"\b(?:gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|novembre|"
+                       r"dicembre|secolo|secoli|anni|oggi|ieri|domani)\b", re.I),
     "count": re.compile(r"\b(\d+(?:[.,]\d+)*|due|tre|quattro|cinque|sei|sette|otto|nove|dieci|undici|dodici|"
                         r"tredici|quattordici|quindici|sedici|diciassette|diciotto|diciannove|venti\w*|trent\w*|"
                         r"quarant\w*|cinquant\w*|sessant\w*|settant\w*|ottant\w*|novant\w*|cento|mille|"
