@@ -274,8 +274,9 @@ def write_report(name: str, results: dict[str, Any], out_dir: Path, command: str
         a = results["answers"]
         at = a["at_configured"]
         lines += ["## Answers", "", f"Abstention threshold in use: **{a['configured_threshold']}** "
-                  f"(best on this set by abstention accuracy + key-fact coverage + follow-up accuracy: "
-                  f"{a['best_threshold']}).", "",
+                  f"(best on {'the ' + a['chosen_on'] + ' split' if a.get('chosen_on', 'all') != 'all' else 'this set'} "
+                  f"by abstention accuracy + key-fact coverage + follow-up accuracy: {a['best_threshold']}; "
+                  f"the sweep below is of the same questions).", "",
                   "| metric | value |", "|---|---|"]
         lines += [f"| {k.replace('_', ' ')} | {v:.3f} |" for k, v in at.items()]
         if a.get("splits"):

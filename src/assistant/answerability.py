@@ -16,7 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .text import stem, strip_accents, words
+from .text import is_stop, stem, strip_accents, words
 
 _YEAR = re.compile(r"^(1[5-9]\d\d|20\d\d)$")
 _YEAR_RANGE = re.compile(r"\b((?:1[5-9]|20)\d\d)\s*[-/–]\s*((?:1[5-9]|20)\d\d)\b")
@@ -160,10 +160,11 @@ def constraints_of(question: str) -> list[Constraint]:
                 out.append(_place_constraint(place, word))
             i += 1
             continue
-        # a proper name or acronym anywhere but at the start of the question
+        # a proper name or acronym anywhere but at the start of the question (a capitalised function word,
+        # "Chi" in a translated title, is not one); inflected forms match by stem ("Normanni"/"normanna")
         if i > 0 and (word[:1].isupper() or (len(word) > 1 and word.isupper())) and tok not in v.generic \
-                and not word.isdigit():
-            out.append(Constraint("name", word, [(tok,)]))
+                and not word.isdigit() and not is_stop(word):
+            out.append(Constraint("name", word, [(tok,)], {stem(tok)} if len(tok) >= 6 else set()))
         i += 1
     return _dedupe(out)
 

@@ -184,7 +184,7 @@ class ExtractiveAnswerer:
         if not supported:
             return _abstain_unsupported(question, context, cands[0])
         # Asked for an amount, a date or a number: the answer must hold one, in a sentence nearly as likely.
-        typed = [c for c in supported if holds_type(q, c.text)]
+        typed = [c for c in supported if holds_type(q, c.text, c.facts.context_bag)]
         if not typed or typed[0].probability < self.typed_ratio * supported[0].probability:
             return _abstain(question, context, round(supported[0].probability * self.typed_ratio, 4))
         if typed[0] is not supported[0]:

@@ -25,14 +25,17 @@ MODEL_FILE = "selector.json"
 # How much a follow-up's inherited words count against its own ("E quale comune lo sostiene?").
 CONTEXT_WEIGHT = 0.5
 
+_OPENING = r"^\W*(?:[\w'’]+,?\s+){0,2}?"
 # Question type → what an answer of that type looks like in a sentence.
 QUESTION_TYPES: dict[str, re.Pattern[str]] = {
     "money": re.compile(r"\b(quant[oi]\s+(?:è\s+)?(?:cost\w*|vale|ha\s+(?:versato|ricevuto|stanziato|impegnato|"
                         r"contribuito)|contribuisc\w*|riceve|versa|viene\s+a\s+costare)|cost[oi]|budget|importo|"
                         r"dotazione|compenso|rimborso|contributo|stanziament\w*|how\s+much|cost|costs|funding)\b", re.I),
-    "date": re.compile(r"\b(quando|in\s+che\s+anno|in\s+quale\s+anno|che\s+data|quale\s+data|entro\s+quando|"
-                       r"da\s+quando|scadenza|when|what\s+year|which\s+year)\b", re.I),
-    "count": re.compile(r"\b(quant[ie]|numero\s+di|how\s+many)\b", re.I),
+    # a date or a number is asked for when the question opens with its cue ("Entro quando…", "Circa quanti…"),
+    # not when "quando" joins two clauses ("Dove studiava Tesla quando…")
+    "date": re.compile(_OPENING + r"(quando|in\s+che\s+anno|in\s+quale\s+anno|che\s+data|quale\s+data|when|"
+                       r"what\s+year|which\s+year)\b|\b(scadenza|data\s+di\s+(?:inizio|fine|scadenza))\b", re.I),
+    "count": re.compile(_OPENING + r"(quant[ie]|how\s+many)\b|\bnumero\s+di\b", re.I),
     "who": re.compile(r"\b(chi|quale\s+(?:ente|comune|organizzazione|soggetto|associazione|ong|fondazione|"
                       r"agenzia|città|persona|partner)|who|whom)\b", re.I),
     "where": re.compile(r"\b(dove|in\s+quale\s+(?:paese|città|regione|luogo)|where)\b", re.I),
@@ -231,10 +234,14 @@ _COUNTED = re.compile(r"\b(?:quant[ie]|how\s+many)\s+([^\W\d_]{3,})", re.I)
 _AMOUNT_AFTER = re.compile(r"^\s*(?:euro|eur\b|€|dollari|\$|%|per\s*cento)", re.I)
 
 
-def holds_type(q: QuestionInfo, sentence: str) -> bool:
+_VERB_END = re.compile(r"(?:ono|ano|ato|ata|ati|ate|ito|ita|iti|ite|uto|uta|are|ere|ire)$", re.I)
+
+
+def holds_type(q: QuestionInfo, sentence: str, context: set[str] | None = None) -> bool:
     """The sentence holds what an amount, date or number question asks for: an amount; a date; a number
-    that is not an amount, with the thing counted ("Quanti abitanti…" → "4.200 abitanti"). A number the
-    question itself holds does not count. Questions of other types are not checked."""
+    that is not an amount, with the thing counted in the sentence or its `context` stems ("Quanti abitanti…" →
+    "4.200 abitanti"). A number the question itself holds does not count. Other questions are not checked."""
+    context = context or set()
     if q.qtype not in _EVIDENCE:
         return True
     text = _without_question_numbers(sentence, q)
@@ -243,9 +250,9 @@ def holds_type(q: QuestionInfo, sentence: str) -> bool:
     if not any(not _AMOUNT_AFTER.match(text[m.end():]) for m in _EVIDENCE["count"].finditer(text)):
         return False
     counted = _COUNTED.search(q.text)
-    if counted is None or q.english:
-        return True
-    return soft_in(stem(counted.group(1)), set(content_stems(sentence)))
+    if counted is None or q.english or _VERB_END.search(counted.group(1)):
+        return True  # "Quanti uccidono…" counts what a verb does: no noun to look for
+    return soft_in(stem(counted.group(1)), set(content_stems(sentence)) | context)
 
 
 def _ranks(values: list[float]) -> list[int]:
