@@ -1,7 +1,8 @@
 """Extractive answers, abstention and follow-ups over corpus/."""
 
-from assistant.answering import AskService, answer_type, is_followup
+from assistant.answering import AskService, is_followup
 from assistant.config import Settings
+from assistant.selector import question_type as answer_type
 
 
 def _service(store):

@@ -24,8 +24,8 @@ from .config import Settings
 from .conversation import ConversationStore, Turn
 from .embedding import unpack_vectors
 from .retrieval import EncodedQuery, Searcher, encode_query
-from .selector import (QuestionInfo, SelectorModel, SentenceFacts, featurize, holds_type, load_model, name_stems,
-                       question_type)
+from .selector import (LABEL, QuestionInfo, SelectorModel, SentenceFacts, featurize, holds_type, load_model,
+                       name_stems)
 from .store import Filters, Store, StoredPassage
 from .text import content_stems, split_sentences, words
 
@@ -111,14 +111,9 @@ _ANAPHORA = {"esso", "essa", "essi", "esse", "lo", "la", "li", "le", "ne", "ques
 # A sentence that opens with a pronoun or "Il progetto…" needs the one before it to say what it is about.
 _PRONOUN_START = re.compile(r"^(esso|essa|essi|esse|tale|questo|questa|quest[oa]\s+\w+|il\s+(?:progetto|documento|"
                             r"programma)\b|l['’](?:iniziativa|intervento)\b)", re.I)
-_LABEL = re.compile(r"^([A-ZÀ-Ý][^:]{2,40}):\s+\S")
 _TYPE_WORDS = {w for w in content_stems("costo costa costato costare spesa budget importo finanziamento valore data "
                                         "anno periodo durata numero inizia iniziato finisce terminato guida guidato "
                                         "cost funding year date lead leads")}
-
-
-def answer_type(question: str) -> str | None:
-    return question_type(question)
 
 
 def is_followup(question: str, has_history: bool) -> bool:
@@ -178,8 +173,8 @@ class ExtractiveAnswerer:
 
     def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context) -> Draft:
         q, cands = self.candidates(question, query, evidence, context)
-        if not cands:
-            return _abstain(question, context, 0.0)
+        if not cands or (not context.followup and not q.own_stems - _TYPE_WORDS):
+            return _abstain(question, context, 0.0)  # "Quanto è costato?" names nothing to look for
         supported = [c for c in cands if not c.missing]
         if not supported:
             return _abstain_unsupported(question, context, cands[0])
@@ -233,15 +228,15 @@ def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredP
         title_bag = set(content_stems(passage.meta.get("title", "") + " " + passage.meta.get("heading", "")))
         bags = [set(content_stems(s)) for s in sentences]
         # The fields of a project sheet ("Data Inizio: …", "Costo totale: …") describe one thing.
-        sheet = set().union(*[b for b, sent in zip(bags, sentences, strict=True) if _LABEL.match(sent)])
+        sheet = set().union(*[b for b, sent in zip(bags, sentences, strict=True) if LABEL.match(sent)])
         whole = passage_evidence(passage.content, passage.meta) if constraints else None
         for i, sent in enumerate(sentences):
-            if (len(sent.split()) < 3 and not _LABEL.match(sent)) or sent in seen:
+            if (len(sent.split()) < 3 and not LABEL.match(sent)) or sent in seen:
                 continue  # fragments, and the sentence shared by overlapping passages
             seen.add(sent)
             # What a sentence is about often sits in the two before it ("Esso assomma a …") or the title.
             context_bag = bags[i] | title_bag | set().union(*bags[max(0, i - 2) : i])
-            if _LABEL.match(sent):
+            if LABEL.match(sent):
                 context_bag |= sheet
             lacking: list[Constraint] = []
             if whole is not None:

@@ -52,7 +52,8 @@ _EVIDENCE: dict[str, re.Pattern[str]] = {
                         r"milion[ei]|miliard[oi]|decine|centinaia|migliaia)\b", re.I),
 }
 _LIST_HEAD = re.compile(r"^(?:e\s+)?(?:quali|which|what)\s+([^\W\d_]{3,})", re.I)
-_LABEL = re.compile(r"^([A-ZÀ-Ý][^:]{2,40}):\s+\S")
+# A "Label: value" line of a project sheet ("Costo totale: 182.500 euro").
+LABEL = re.compile(r"^([A-ZÀ-Ý][^:]{2,40}):\s+\S")
 
 FEATURES = [
     "dense", "dense_gap", "lex", "lex_gap", "lex_ctx", "novel", "new_names", "length", "position", "first",
@@ -208,7 +209,7 @@ def featurize(q: QuestionInfo, cands: list[SentenceFacts], idf) -> np.ndarray:
                 hit = new_names > 0
             typed[q.qtype] = float(hit)
             no_match = float(not hit)
-        label = _LABEL.match(c.text)
+        label = LABEL.match(c.text)
         label_match = 0.0
         if label:
             label_stems = set(content_stems(label.group(1)))
