@@ -21,7 +21,7 @@ from assistant.config import Settings
 from assistant.retrieval import Searcher, encode_query
 from assistant.selector import FEATURES, fit_logistic, featurize
 
-from .metrics import normalise
+from .metrics import spans_in
 
 
 def article_split(passages: list[dict[str, Any]]) -> dict[str, str]:
@@ -32,8 +32,7 @@ def article_split(passages: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def holds_answer(text: str, answers: list[str]) -> bool:
-    t = normalise(text)
-    return any(normalise(a) in t for a in answers if a.strip())
+    return bool(spans_in(text, [a for a in answers if a.strip()]))
 
 
 @dataclass

@@ -68,12 +68,17 @@ class Answer:
 @dataclass
 class Candidate:
     passage: StoredPassage
-    rank: int
-    index: int
-    text: str
-    facts: SentenceFacts
+    facts: SentenceFacts  # the sentence, its position and its passage's rank
     missing: list[Constraint] = field(default_factory=list)
     probability: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.facts.text
+
+    @property
+    def index(self) -> int:
+        return self.facts.index
 
 
 @dataclass
@@ -246,7 +251,7 @@ def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredP
                                   1.0 - len(lacking) / len(constraints) if constraints else 1.0,
                                   passage.score / top_score if top_score else 0.0,
                                   bags[i + 1] if i + 1 < len(bags) else set(), title_bag)
-            out.append(Candidate(passage, rank, i, sent, facts, lacking))
+            out.append(Candidate(passage, facts, lacking))
     if context.followup and context.previous_doc_ids and len(q.own_stems - _TYPE_WORDS) <= 1:
         # "E quanto costa?" is about what was just answered, not about another project.
         anchored = [c for c in out if c.passage.doc_id in context.previous_doc_ids]

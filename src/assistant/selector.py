@@ -90,8 +90,7 @@ class QuestionInfo:
         return self.without(self._name_stems())
 
     def names_only(self) -> QuestionInfo:
-        names = self._name_stems()
-        return replace(self, terms={t: w for t, w in self.terms.items() if t in names})
+        return self.without(set(self.terms) - self._name_stems())
 
     def _name_stems(self) -> set[str]:
         return set(name_stems(self.text))
