@@ -49,6 +49,24 @@ def test_evidence_matches_names_exactly_and_adjectives_by_stem():
     assert not passage_evidence("con il sostegno della Provincia autonoma di Trento", {}).has(org)
 
 
+def test_common_words_are_not_names_and_names_tolerate_one_letter_variants():
+    # A capitalised common word is part of a title, not a name the answer must hold (wordfreq list).
+    assert _kinds("Quale giorno si è tenuto il Media Day?") == []
+    assert ("name", "Legambiente") in _kinds("Qual è il ruolo di Legambiente?")
+    [name] = constraints_of("Dove ha attaccato Moncalm?")
+    assert Evidence.of("Montcalm attaccò il forte").has(name)
+    assert not Evidence.of("Monclar attaccò il forte").has(name)
+    [short] = constraints_of("Chi guida ACAL?")
+    assert not Evidence.of("ACAP guida il progetto").has(short)  # short names must match exactly
+
+
+def test_every_country_is_a_place():
+    # countries beyond the hand-written table come from CLDR (tools/build_word_data.py)
+    assert ("place", "Australia") in _kinds("Quali progetti ci sono in Australia?")
+    assert ("place", "Giappone") in _kinds("Chi finanzia il progetto in Giappone?")
+    assert ("place", "Giappone") in _kinds("Quali comuni giapponesi partecipano?")
+
+
 def test_a_role_must_sit_with_whom_it_belongs_to():
     cons = constraints_of("Chi è il sindaco di Scutari?")
     passage = passage_evidence("Presiede la seduta il Sindaco, Andrea Bellucci. Accordo con Scutari.", {})

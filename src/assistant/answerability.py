@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from difflib import SequenceMatcher
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -72,6 +73,13 @@ def vocab() -> Vocab:
     role_index = {form: k for k, forms in roles.items() for form in forms}
     return Vocab(places, by_first, by_adjective, roles, role_index, {norm(w) for w in words_raw["generic"]},
                  [tuple(_tokens(t)) for t in words_raw["org_types"]])
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """Frequent Italian and English words (wordfreq, Zipf ≥ 4; built by tools/build_word_data.py)."""
+    text = (resources.files("assistant") / "data" / "common_words.txt").read_text(encoding="utf-8")
+    return frozenset(line for line in text.split("\n") if line and not line.startswith("#"))
 
 
 @dataclass
@@ -160,10 +168,10 @@ def constraints_of(question: str) -> list[Constraint]:
                 out.append(_place_constraint(place, word))
             i += 1
             continue
-        # a proper name or acronym anywhere but at the start of the question (a capitalised function word,
-        # "Chi" in a translated title, is not one); inflected forms match by stem ("Normanni"/"normanna")
+        # a proper name or acronym anywhere but at the start of the question; a capitalised common word ("il
+        # Media Day", "Chi" in a translated title) is not one. Inflected forms match by stem ("Normanni"/"normanna")
         if i > 0 and (word[:1].isupper() or (len(word) > 1 and word.isupper())) and tok not in v.generic \
-                and not word.isdigit() and not is_stop(word):
+                and not word.isdigit() and not is_stop(word) and tok not in common_words():
             out.append(Constraint("name", word, [(tok,)], {stem(tok)} if len(tok) >= 6 else set()))
         i += 1
     return _dedupe(out)
@@ -218,7 +226,14 @@ class Evidence:
             return c.text in self.years
         if c.stems & self.stems:
             return True
-        return any(self._has_run(seq) for seq in c.sequences)
+        if any(self._has_run(seq) for seq in c.sequences):
+            return True
+        return c.kind == "name" and len(c.text) >= 6 and " " not in c.text and self._has_variant(norm(c.text))
+
+    def _has_variant(self, name: str) -> bool:
+        """A one-letter spelling variant of a long name ("Moncalm" / "Montcalm", "Karistadt" / "Karlstadt")."""
+        return any(t[:1] == name[:1] and abs(len(t) - len(name)) <= 2
+                   and SequenceMatcher(None, t, name).ratio() >= 0.85 for t in self.token_set)
 
     def _has_run(self, seq: tuple[str, ...]) -> bool:
         if not seq or seq[0] not in self.token_set:

@@ -226,6 +226,7 @@ def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredP
     out: list[Candidate] = []
     seen: set[str] = set()
     top_score = max((p.score for p in evidence), default=0.0)
+    by_position = {(p.doc_id, p.position): p for p in evidence}
     for rank, passage in enumerate(evidence):
         sentences = passage.meta.get("sentences") or split_sentences(passage.content)
         vectors = unpack_vectors(passage.meta.get("sentence_vectors", ""))
@@ -234,7 +235,10 @@ def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredP
         bags = [set(content_stems(s)) for s in sentences]
         # The fields of a project sheet ("Data Inizio: …", "Costo totale: …") describe one thing.
         sheet = set().union(*[b for b, sent in zip(bags, sentences, strict=True) if LABEL.match(sent)])
-        whole = passage_evidence(passage.content, passage.meta) if constraints else None
+        # A passage continues the one before it ("Il progetto ha come capofila…" after the project's name).
+        before = by_position.get((passage.doc_id, passage.position - 1))
+        whole = passage_evidence(passage.content + ("\n" + before.content if before else ""), passage.meta) \
+            if constraints else None
         for i, sent in enumerate(sentences):
             if (len(sent.split()) < 3 and not LABEL.match(sent)) or sent in seen:
                 continue  # fragments, and the sentence shared by overlapping passages
