@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from urllib.parse import quote
+
 import httpx
 
 
@@ -37,8 +39,11 @@ class AssistantApi:
             raise ApiRejected(message)
         return resp.json()
 
-    async def ask(self, question: str, conversation_id: str) -> dict[str, Any]:
-        return await self._call("POST", "/v1/ask", json={"question": question, "conversation_id": conversation_id})
+    async def ask(self, question: str, conversation_id: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"question": question}
+        if conversation_id:
+            body["conversation_id"] = conversation_id
+        return await self._call("POST", "/v1/ask", json=body)
 
     async def search(self, query: str, k: int = 5) -> dict[str, Any]:
         return await self._call("POST", "/v1/search", json={"query": query, "k": k})
@@ -47,7 +52,7 @@ class AssistantApi:
         return await self._call("POST", "/v1/feedback", json={"answer_id": answer_id, "rating": rating})
 
     async def forget(self, conversation_id: str) -> None:
-        await self._call("DELETE", f"/v1/conversations/{conversation_id}")
+        await self._call("DELETE", f"/v1/conversations/{quote(conversation_id, safe='')}")
 
     async def close(self) -> None:
         await self._client.aclose()

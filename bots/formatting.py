@@ -77,9 +77,22 @@ def _split_long(para: str, limit: int) -> list[str]:
             out.append(current.rstrip())
             current = ""
         while len(token) > limit:
-            out.append(token[:limit])
-            token = token[limit:]
+            cut = _safe_cut(token, limit)
+            out.append(token[:cut])
+            token = token[cut:]
         current += token
     if current.strip():
         out.append(current.rstrip())
     return out
+
+
+def _safe_cut(text: str, limit: int) -> int:
+    """The last index ≤ limit that does not fall inside an HTML entity (`&amp;`) or tag (`<b>`)."""
+    cut = limit
+    amp, semi = text.rfind("&", 0, cut), text.rfind(";", 0, cut)
+    if amp > semi and cut - amp <= 10:
+        cut = amp
+    lt, gt = text.rfind("<", 0, cut), text.rfind(">", 0, cut)
+    if lt > gt:
+        cut = lt
+    return cut if cut > 0 else limit

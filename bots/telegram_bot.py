@@ -11,7 +11,7 @@ import logging
 import time
 from collections import defaultdict, deque
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
@@ -47,6 +47,8 @@ HELP = (
     "/nuova – ricomincia una nuova conversazione\n"
     "/aiuto – questo messaggio"
 )
+COMMANDS = [("cerca", "Cerca nei documenti: /cerca parole"), ("fonti", "I passaggi citati nell'ultima risposta"),
+            ("nuova", "Ricomincia una nuova conversazione"), ("aiuto", "Come usare l'assistente")]
 NOT_TEXT = "Posso leggere solo messaggi di testo: scrivi la tua domanda in un messaggio."
 
 
@@ -133,22 +135,23 @@ class CoopBot:
 
     # ---------------------------------------------------------------- state
     @staticmethod
-    def conversation_id(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
-        epoch = context.chat_data.setdefault("epoch", 0)
-        return f"tg-{update.effective_chat.id}-{epoch}"
+    def conversation_id(context: ContextTypes.DEFAULT_TYPE) -> str | None:
+        """The conversation the API issued for this chat (None before the first question or after /nuova):
+        ids are the API's own, unguessable and bound to the bot's key, never made up here."""
+        return context.chat_data.get("conversation_id")
 
     # ---------------------------------------------------------------- handlers
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await send_html(update, context, HELP)
 
     async def new(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        old = self.conversation_id(update, context)
-        context.chat_data["epoch"] = context.chat_data.get("epoch", 0) + 1
+        old = context.chat_data.pop("conversation_id", None)
         context.chat_data.pop("last_citations", None)
-        try:
-            await self.api.forget(old)
-        except (ApiUnavailable, ApiRejected):
-            pass  # the API forgets idle conversations by itself
+        if old:
+            try:
+                await self.api.forget(old)
+            except (ApiUnavailable, ApiRejected):
+                pass  # the API forgets idle conversations by itself
         await send_html(update, context, "Nuova conversazione: le domande precedenti non sono più considerate.")
 
     async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -184,10 +187,11 @@ class CoopBot:
             await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
         except TelegramError:
             pass
-        answer = await self._call(update, context, "ask", self.api.ask(text, self.conversation_id(update, context)),
+        answer = await self._call(update, context, "ask", self.api.ask(text, self.conversation_id(context)),
                                   "Non posso elaborare la domanda")
         if answer is None:
             return
+        context.chat_data["conversation_id"] = answer.get("conversation_id")
         context.chat_data["last_citations"] = answer.get("citations", [])
         buttons = InlineKeyboardMarkup([[
             InlineKeyboardButton("👍", callback_data=f"fb:up:{answer['answer_id']}"),
@@ -200,9 +204,18 @@ class CoopBot:
         _, rating, answer_id = (query.data or "::").split(":", 2)
         try:
             await self.api.feedback(answer_id, rating)
-        except (ApiUnavailable, ApiRejected) as exc:
+        except ApiUnavailable as exc:
             log.warning("feedback_failed error=%s", exc)
             await query.answer("Non sono riuscito a registrare il riscontro, riprova tra poco.")
+            return
+        except ApiRejected as exc:
+            # e.g. the answer is older than the retention period: retrying will not help
+            log.info("feedback_rejected error=%s", exc)
+            await query.answer("Questa risposta non è più disponibile: il riscontro non può essere registrato.")
+            try:
+                await query.edit_message_reply_markup(reply_markup=None)
+            except TelegramError:
+                pass
             return
         await query.answer("Grazie per il riscontro!")
         try:
@@ -236,6 +249,14 @@ class CoopBot:
         return True
 
     # ---------------------------------------------------------------- application
+    @staticmethod
+    async def _set_commands(app: Application) -> None:
+        """The command menu Telegram shows next to the text box."""
+        try:
+            await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+        except TelegramError as exc:
+            log.warning("set_my_commands_failed error=%s", type(exc).__name__)
+
     def build(self, base_url: str | None = None) -> Application:
         if not self.settings.telegram_bot_token:
             raise SystemExit("TELEGRAM_BOT_TOKEN is not set")
@@ -243,6 +264,7 @@ class CoopBot:
             ApplicationBuilder()
             .token(self.settings.telegram_bot_token)
             .base_url(base_url or self.settings.telegram_base_url)
+            .post_init(self._set_commands)
             .post_shutdown(lambda _: self.api.close())
             .build()
         )

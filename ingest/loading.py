@@ -18,6 +18,27 @@ class LoadError(ValueError):
     """A file that cannot be turned into text; the message says why, in one line."""
 
 
+class TooLarge(LoadError):
+    """A file that would expand past a limit (a decompression bomb, a huge document)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may expand to; defaults match Settings."""
+
+    max_uncompressed_bytes: int = 60 * 1024 * 1024
+    max_zip_members: int = 2_000
+    max_xml_elements: int = 1_000_000
+    max_pdf_pages: int = 1_000
+    max_chars: int = 5_000_000
+
+
+# Binary formats that arrive with a text extension ("report.txt" that is really a PDF).
+_MAGIC = [(b"%PDF-", "PDF"), (b"PK\x03\x04", "ZIP/DOCX"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"),
+          (b"\xff\xd8\xff", "JPEG"), (b"\xd0\xcf\x11\xe0", "Office (OLE)"), (b"\x7fELF", "ELF")]
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 @dataclass
 class Loaded:
     text: str
@@ -28,16 +49,43 @@ def doc_id_for(path: Path) -> str:
     return path.stem
 
 
+def safe_doc_id(filename: str) -> str:
+    """An uploaded file's document id: its stem with only letters, digits, '.', '_' and '-' ("Relazione
+    finale.pdf" → "Relazione_finale"); no path parts, no leading dot, no invisible or direction-changing
+    characters. Raises LoadError when nothing usable is left."""
+    import unicodedata
+
+    stem = Path(unicodedata.normalize("NFKC", filename).replace("\\", "/")).stem
+    out = "".join(c if (c.isalnum() or c in "._-") else "_" for c in stem
+                  if unicodedata.category(c) not in ("Cf", "Cc", "Co", "Cs"))
+    out = re.sub(r"_+", "_", out).strip("._-")[:100]
+    if not out:
+        raise LoadError(f"the file name '{filename}' gives no usable document id")
+    return out
+
+
 def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8 if valid, else Windows-1252/Latin-1 (what Italian public sites often serve); binary is refused."""
-    if b"\x00" in data[:8192]:
+    """UTF-16 with a BOM, UTF-8 if valid, else Windows-1252/Latin-1 (what Italian public sites often serve);
+    binary content is refused, control characters (NUL…) are dropped."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            raise LoadError(f"the content is {kind}, not text: give the file its real extension")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return _CONTROL.sub("", data.decode("utf-16"))
+        except UnicodeDecodeError as exc:
+            raise LoadError("invalid UTF-16 text") from exc
+    head = data[:8192]
+    controls = sum(head.count(bytes([c])) for c in (*range(0, 9), 11, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                                                    24, 25, 26, 27, 28, 29, 30, 31))
+    if controls > 0.05 * len(head):  # a stray NUL in a text is dropped; many control bytes mean binary
         raise LoadError("binary content, not text")
     try:
-        return data.decode("utf-8-sig")
+        return _CONTROL.sub("", data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         pass
     try:
@@ -47,7 +95,49 @@ def decode_text(data: bytes) -> str:
     printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
     if printable < 0.95 * len(text):
         raise LoadError("binary content, not text")
-    return text
+    return _CONTROL.sub("", text)
+
+
+def check_docx(data: bytes, limits: Limits) -> None:
+    """Refuse a .docx (a zip) that expands past the limits, before any XML parser sees it. Members are read,
+    not trusted by their declared sizes; elements are counted as tags in the stream."""
+    import zipfile
+    from io import BytesIO
+
+    try:
+        archive = zipfile.ZipFile(BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise LoadError("not a valid .docx (zip) file") from exc
+    members = archive.infolist()
+    if len(members) > limits.max_zip_members:
+        raise TooLarge(f"the .docx holds {len(members)} parts (limit {limits.max_zip_members})")
+    total = tags = 0
+    try:
+        for info in members:
+            with archive.open(info) as part:
+                while chunk := part.read(1 << 20):
+                    total += len(chunk)
+                    if info.filename.endswith(".xml"):
+                        tags += chunk.count(b"<")
+                    if total > limits.max_uncompressed_bytes:
+                        raise TooLarge(f"the .docx expands to more than {limits.max_uncompressed_bytes >> 20} MB")
+                    if tags > limits.max_xml_elements:
+                        raise TooLarge(f"the .docx holds more than {limits.max_xml_elements:,} XML elements")
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+        raise LoadError(f"damaged .docx: {exc}") from exc
+
+
+def check_pdf(data: bytes, limits: Limits) -> None:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    try:
+        pages = len(PdfReader(BytesIO(data)).pages)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is this file's failure
+        raise LoadError(f"cannot read pdf: {_short(str(exc))}") from exc
+    if pages > limits.max_pdf_pages:
+        raise TooLarge(f"the PDF has {pages} pages (limit {limits.max_pdf_pages})")
 
 
 class _Capture(logging.Handler):
@@ -79,8 +169,28 @@ def _converter(kind: str):
     }[kind]()
 
 
-def load_bytes(data: bytes, name: str) -> Loaded:
-    """Convert one file's bytes to text with the Haystack converter for its extension."""
+def precheck(data: bytes, name: str, limits: Limits | None = None) -> None:
+    """The quick refusals, before any conversion: empty files, binary content under a text extension, a .docx
+    that expands past the limits, a PDF with too many pages."""
+    limits = limits or Limits()
+    kind = SUPPORTED.get(Path(name).suffix.lower())
+    if kind is None:
+        raise LoadError(f"unsupported file type '{Path(name).suffix or name}'")
+    if not data.strip():
+        raise LoadError("empty file")
+    if kind in ("text", "markdown", "html"):
+        text = decode_text(data)
+        if kind == "html" and text.count("<") > limits.max_xml_elements:
+            raise TooLarge(f"the page holds more than {limits.max_xml_elements:,} HTML elements")
+    elif kind == "docx":
+        check_docx(data, limits)
+    else:
+        check_pdf(data, limits)
+
+
+def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
+    """Convert one file's bytes to text with the Haystack converter for its extension, within `limits`."""
+    limits = limits or Limits()
     suffix = Path(name).suffix.lower()
     kind = SUPPORTED.get(suffix)
     if kind is None:
@@ -92,8 +202,12 @@ def load_bytes(data: bytes, name: str) -> Loaded:
         text = decode_text(data)
         source = ByteStream(data=text.encode("utf-8"), meta={**meta, "encoding": "utf-8"})
     elif kind == "html":
-        source = ByteStream(data=decode_text(data).encode("utf-8"), meta=meta)
+        page = decode_text(data)
+        if page.count("<") > limits.max_xml_elements:
+            raise TooLarge(f"the page holds more than {limits.max_xml_elements:,} HTML elements")
+        source = ByteStream(data=page.encode("utf-8"), meta=meta)
     else:
+        (check_docx if kind == "docx" else check_pdf)(data, limits)
         source = ByteStream(data=data, meta=meta)
     capture = _Capture()
     root = logging.getLogger("haystack")
@@ -112,7 +226,9 @@ def load_bytes(data: bytes, name: str) -> Loaded:
         raise LoadError(f"cannot read {kind}: {_short(reason)}")
     if not text:
         raise LoadError("no text found in the file" if kind != "pdf" else "no text layer in the PDF (scanned?)")
-    return Loaded(text=text, kind=kind)
+    if len(text) > limits.max_chars:
+        raise TooLarge(f"the text is longer than {limits.max_chars:,} characters")
+    return Loaded(text=_CONTROL.sub("", text), kind=kind)
 
 
 _LINE_END = (".", ";", ":", "!", "?")

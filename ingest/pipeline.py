@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from haystack import Document, Pipeline
 
@@ -20,7 +21,7 @@ from assistant.store import DocumentRecord, Store, norm_key
 
 from .chunking import SentenceChunker, is_heading_line
 from .cleaning import ItalianWebCleaner, clean_text
-from .loading import LoadError, doc_id_for, is_supported, load_bytes
+from .loading import Limits, LoadError, TooLarge, doc_id_for, is_supported, load_bytes
 from .metadata import METADATA_FILES, metadata_for
 
 log = logging.getLogger("ingest")
@@ -88,6 +89,8 @@ def content_hash(data: bytes, meta: dict[str, Any]) -> str:
 
 
 def find_files(paths: list[Path]) -> tuple[list[Path], list[Failure], int]:
+    """Regular files under the given folders (or the given files). A link that leads outside its folder, a
+    broken link and anything that is not a regular file (FIFO, socket, device) are reported, never read."""
     files: list[Path] = []
     failures: list[Failure] = []
     skipped = 0
@@ -95,10 +98,35 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Failure], int]:
         if not root.exists():
             failures.append(Failure(str(root), "no such file or directory"))
             continue
-        candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        if not root.is_dir():
+            candidates = [root]
+        else:
+            candidates = []
+            real_root = root.resolve()
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+                here = Path(dirpath)
+                for d in list(dirnames):
+                    if (here / d).is_symlink():
+                        dirnames.remove(d)  # not descended: it may lead anywhere, or loop
+                        failures.append(Failure(str(here / d), "linked folder skipped (links are not followed)"))
+                for name in filenames:
+                    p = here / name
+                    if p.is_symlink():
+                        target = p.resolve()
+                        if not target.exists():
+                            failures.append(Failure(str(p), "broken link"))
+                            continue
+                        if not _is_under(target, real_root):
+                            failures.append(Failure(str(p), "link to a file outside the folder, not indexed"))
+                            continue
+                    candidates.append(p)
+            candidates.sort()
         for p in candidates:
             if p.name.startswith(".") or p.name in METADATA_FILES:
                 skipped += 1
+                continue
+            if not p.is_file():
+                failures.append(Failure(str(p), "not a regular file (FIFO, socket or device), not read"))
                 continue
             files.append(p)
     return files, failures, skipped
@@ -154,23 +182,36 @@ class Ingestor:
         self.settings = settings
         self.progress = progress
         self.pipeline = build_pipeline(settings)
+        self.limits = Limits(max_uncompressed_bytes=int(settings.max_uncompressed_mb * 1024 * 1024),
+                             max_pdf_pages=settings.max_pdf_pages, max_chars=settings.max_document_words * 20)
 
     def index_bytes(self, data: bytes, name: str, meta: dict[str, Any] | None = None,
-                    source: str | None = None, doc_id: str | None = None) -> tuple[DocumentRecord, bool]:
-        """Index one file's bytes. Returns (record, changed). Raises LoadError; the store is untouched then."""
+                    source: str | None = None, doc_id: str | None = None,
+                    progress: Callable[[str], None] | None = None) -> tuple[DocumentRecord, bool]:
+        """Index one file's bytes. Returns (record, changed). Raises LoadError; the store is untouched then.
+        `progress` hears the stage names (conversione, indicizzazione, scrittura)."""
+        progress = progress or (lambda stage: None)
         meta = meta or {}
         doc_id = doc_id or doc_id_for(Path(name))
         digest = content_hash(data, meta)
         current = self.store.get(doc_id)
         if current is not None and current.content_hash == digest:
             return current, False
-        loaded = load_bytes(data, name)
+        progress("conversione")
+        loaded = load_bytes(data, name, self.limits)
+        words = len(loaded.text.split())
+        if words > self.settings.max_document_words:
+            raise TooLarge(f"{words:,} words: the limit is {self.settings.max_document_words:,} per document")
         # The title is read from the cleaned text: a page saved as Markdown may open with its menu.
         passage_meta = document_meta(doc_id, clean_text(loaded.text), meta, source or name)
+        progress("indicizzazione")
         result = self.pipeline.run({"clean": {"documents": [Document(content=loaded.text, meta=passage_meta)]}})
         passages: list[Document] = result["sentences"]["documents"]
         if not passages:
             raise LoadError("no text left after cleaning")
+        if len(passages) > self.settings.max_document_passages:
+            raise TooLarge(f"{len(passages):,} passages: the limit is {self.settings.max_document_passages:,} "
+                           "per document")
         # The opening of a document says whose and where it is; answerability checks read it with every passage.
         lead = " ".join((passages[0].content or "").split()[:LEAD_WORDS])
         passages = [replace(d, meta={**d.meta, "lead": lead}) for d in passages]
@@ -180,6 +221,7 @@ class Ingestor:
             source_path=passage_meta["source_path"], dates=passage_meta["dates"],
             countries=passage_meta["countries"], themes=passage_meta["themes"], years=passage_meta["year"],
         )
+        progress("scrittura")
         self.store.write_document(record, passages)
         log.info("indexed doc_id=%s passages=%d", doc_id, len(passages))
         return record, True

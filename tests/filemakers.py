@@ -57,3 +57,26 @@ def make_html(path: Path, title: str, paragraphs: list[str]) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def make_docx_bomb(path: Path, paragraphs: int, text: str = "a") -> Path:
+    """A real .docx whose document.xml repeats one paragraph `paragraphs` times: tiny on disk (deflate),
+    huge once expanded. Written in a stream, so building it costs the test no memory."""
+    import zipfile
+
+    base = make_docx(path.with_suffix(".base.docx"), "Bomba", ["x"])
+    para = f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>".encode()
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            if info.filename != "word/document.xml":
+                out.writestr(info, src.read(info))
+                continue
+            xml = src.read(info)
+            head, tail = xml.split(b"<w:body>", 1)
+            with out.open("word/document.xml", "w", force_zip64=True) as w:
+                w.write(head + b"<w:body>")
+                block = para * 10_000
+                for _ in range(paragraphs // 10_000):
+                    w.write(block)
+                w.write(tail)
+    return path

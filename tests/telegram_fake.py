@@ -142,6 +142,8 @@ class BotRunner:
         self._stop = asyncio.Event()
         app = self.application
         await app.initialize()
+        if app.post_init:  # as Application.run_polling does
+            await app.post_init(app)
         await app.start()
         await app.updater.start_polling(poll_interval=0.0, timeout=1)
         self._ready.set()

@@ -78,18 +78,33 @@ def test_conversation_is_bounded_and_expires():
 
     now = [0.0]
     store = ConversationStore(max_turns=3, max_chars=10_000, ttl_seconds=60, clock=lambda: now[0])
-    conv = store.get("c1")
+    conv = store.get(None, owner="k1")
     for i in range(5):
         store.append(conv.id, Turn(f"q{i}", f"q{i}", "a", [], [], str(i)))
-    assert [t.question for t in store.history("c1")] == ["q2", "q3", "q4"]
+    assert [t.question for t in store.history(conv.id)] == ["q2", "q3", "q4"]
+    assert store.get(conv.id, owner="k1").id == conv.id  # its owner continues it
     store.append(conv.id, Turn("x" * 6000, "x", "y" * 6000, [], [], "big"))
     small = ConversationStore(max_turns=10, max_chars=1000, clock=lambda: now[0])
-    small.get("c2")
-    small.append("c2", Turn("a" * 600, "", "", [], [], "1"))
-    small.append("c2", Turn("b" * 600, "", "", [], [], "2"))
-    assert [t.answer_id for t in small.history("c2")] == ["2"]
+    c2 = small.get(None).id
+    small.append(c2, Turn("a" * 600, "", "", [], [], "1"))
+    small.append(c2, Turn("b" * 600, "", "", [], [], "2"))
+    assert [t.answer_id for t in small.history(c2)] == ["2"]
     now[0] = 61
-    assert store.get("c1").turns == []  # expired, a new conversation with the same id
+    fresh = store.get(conv.id, owner="k1")  # expired: a new conversation, with a new id
+    assert fresh.turns == [] and fresh.id != conv.id
+
+
+def test_conversation_ids_are_issued_and_bound_to_their_owner():
+    from assistant.conversation import ConversationStore, Turn
+
+    store = ConversationStore()
+    mine = store.get(None, owner="key:a")
+    store.append(mine.id, Turn("Domanda riservata?", "", "risposta", [], [], "1"))
+    assert len(mine.id) >= 20 and store.get("scelto-da-me", owner="key:a").id != "scelto-da-me"
+    theirs = store.get(mine.id, owner="key:b")
+    assert theirs.id != mine.id and theirs.turns == []
+    assert not store.reset(mine.id, owner="key:b") and store.history(mine.id)
+    assert store.reset(mine.id, owner="key:a") and not store.history(mine.id)
 
 
 def test_settings_parse_api_keys():

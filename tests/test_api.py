@@ -10,7 +10,7 @@ import pytest
 
 from assistant.api.app import create_app
 
-from .conftest import LiveServer, free_port, make_settings
+from .conftest import upload_and_wait, LiveServer, free_port, make_settings
 from .filemakers import make_pdf
 
 READ, ADMIN = "read-key-123", "admin-key-456"
@@ -209,11 +209,10 @@ def test_upload_search_delete(admin_api):
             "palme da dattero e dell'irrigazione a goccia. Il progetto costa 45.000 euro.")
     form = {"title": "Gemellaggio Pontedera–Tozeur", "organisation": "Comune di Pontedera", "countries": "Tunisia",
             "years": "2024,2025"}
-    r = client.post("/v1/documents", headers=H_ADMIN, data=form,
-                    files={"file": ("tozeur.txt", text.encode(), "text/plain")})
-    assert r.status_code == 201 and r.json()["document"]["doc_id"] == "tozeur"
-    assert r.json()["document"]["organisation"] == "Comune di Pontedera"
-    assert r.json()["document"]["years"] == [2024, 2025]
+    job = upload_and_wait(client, "tozeur.txt", text.encode(), H_ADMIN, form)
+    assert job["state"] == "done" and job["changed"] is True and job["document"]["doc_id"] == "tozeur"
+    assert job["document"]["organisation"] == "Comune di Pontedera"
+    assert job["document"]["years"] == [2024, 2025]
     hits = client.post("/v1/search", headers=H_ADMIN, json={"query": "palme da dattero Tozeur"}).json()["results"]
     assert hits[0]["doc_id"] == "tozeur" and hits[0]["title"] == "Gemellaggio Pontedera–Tozeur"
     only = client.post("/v1/search", headers=H_ADMIN, json={"query": "progetto", "filters": {
@@ -222,9 +221,8 @@ def test_upload_search_delete(admin_api):
     bad = client.post("/v1/documents", headers=H_ADMIN, data={"years": "duemila"},
                       files={"file": ("x.txt", b"testo di prova", "text/plain")})
     assert bad.status_code == 422
-    again = client.post("/v1/documents", headers=H_ADMIN, data=form,
-                        files={"file": ("tozeur.txt", text.encode(), "text/plain")})
-    assert again.status_code == 200 and again.json()["changed"] is False
+    again = upload_and_wait(client, "tozeur.txt", text.encode(), H_ADMIN, form)
+    assert again["state"] == "done" and again["changed"] is False
     ans = client.post("/v1/ask", headers=H_ADMIN, json={"question": "Quanto costa il progetto di Tozeur?"}).json()
     assert "45.000 euro" in ans["answer"]
     assert client.delete("/v1/documents/tozeur", headers=H_ADMIN).json() == {"doc_id": "tozeur", "deleted": True}
@@ -251,8 +249,8 @@ def test_rejected_uploads_leave_the_index_unchanged(admin_api, tmp_path):
     assert r.status_code == 422
     assert ({(r.doc_id, r.version) for r in store.documents()}, store.count_passages()) == before
     pdf = make_pdf(tmp_path / "gafsa.pdf", ["Un corso di ceramica per artigiani di Gafsa finanziato da Sesto Fiorentino."])
-    r = client.post("/v1/documents", headers=H_ADMIN, files={"file": ("gafsa.pdf", pdf.read_bytes(), "application/pdf")})
-    assert r.status_code == 201
+    job = upload_and_wait(client, "gafsa.pdf", pdf.read_bytes(), H_ADMIN)
+    assert job["state"] == "done" and job["document"]["doc_id"] == "gafsa"
 
 
 def test_store_unreachable_is_503_json(tmp_path):

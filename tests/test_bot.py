@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import httpx
@@ -203,3 +204,45 @@ def test_answer_html_escapes_everything():
     html = answer_html({"answer": "A <script> & B [1]", "citations": [
         {"n": 1, "doc_id": "d", "title": "Titolo <i>", "organisation": "Org & co"}]})
     assert "&lt;script&gt; &amp; B" in html and "Titolo &lt;i&gt;" in html and "Org &amp; co" in html
+
+
+def test_split_never_cuts_an_entity_or_a_tag():
+    # a run without spaces whose 4,096 boundary falls inside "&amp;"
+    for shift in range(6):
+        text = "x" * (4093 - shift) + "&amp;" * 900
+        parts = split_message(text)
+        assert "".join(parts) == text and all(len(p) <= 4096 for p in parts)
+        for p in parts:
+            assert not re.search(r"&[a-z]{0,4}$", p) and not re.match(r"^[a-z]{1,4};", p), (shift, p[-8:])
+    tagged = "y" * 4093 + "<b>z</b>" * 10
+    assert all(not p.endswith(("<", "<b", "</", "</b")) for p in split_message(tagged))
+
+
+def test_command_menu_is_set_at_start(bot):
+    deadline = time.time() + 10
+    while time.time() < deadline and not bot.sent(None, "setMyCommands"):
+        time.sleep(0.05)
+    [call] = bot.sent(None, "setMyCommands")[:1]
+    names = [c["command"] for c in call["commands"]]
+    assert names == ["cerca", "fonti", "nuova", "aiuto"]
+
+
+def test_conversation_ids_come_from_the_api(bot, api_server):
+    _ask(bot, 1002, "Quali progetti ha seguito la Toscana in Marocco?")
+    follow = _ask(bot, 1002, "E quanto è costato?")
+    assert "218.000" in follow["text"]  # the follow-up continued the API's own conversation
+    # the old guessable ids lead nowhere: another caller cannot read this chat's conversation
+    for guess in ("tg-1002-0", "tg-1002-1"):
+        r = httpx.post(f"{api_server.url}/v1/ask", headers={"Authorization": f"Bearer {ADMIN}"},
+                       json={"question": "E quanto è costato?", "conversation_id": guess})
+        assert r.json()["conversation_id"] != guess and "218.000" not in r.json()["answer"]
+
+
+def test_vote_on_an_unknown_answer_says_it_is_gone(bot):
+    bot.click(1005, "fb:up:" + "0" * 32, message_id=777)
+    deadline = time.time() + 20
+    while time.time() < deadline and not any("non è più disponibile" in (a.get("text") or "")
+                                             for a in bot.sent(None, "answerCallbackQuery")):
+        time.sleep(0.05)
+    texts = [a.get("text") or "" for a in bot.sent(None, "answerCallbackQuery")]
+    assert any("non è più disponibile" in t for t in texts) and not any("riprova tra poco" in t for t in texts)

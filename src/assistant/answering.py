@@ -346,9 +346,11 @@ class AskService:
             settings.conversation_ttl_seconds, settings.conversation_max_count,
         )
 
-    def ask(self, question: str, conversation_id: str | None = None, filters: Filters | None = None) -> Answer:
+    def ask(self, question: str, conversation_id: str | None = None, filters: Filters | None = None,
+            owner: str = "") -> Answer:
+        """`owner`: who asks (an API key's digest); a conversation continues only for its owner."""
         t0 = time.perf_counter()
-        conv = self.conversations.get(conversation_id)
+        conv = self.conversations.get(conversation_id, owner)
         history = self.conversations.history(conv.id)
         followup = is_followup(question, bool(history))
         context = Context(followup=followup)

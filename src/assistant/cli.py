@@ -92,9 +92,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from .api.app import create_app
+    from .api.server import ExposureError, check_exposure, uvicorn_config
 
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                log_config=None, access_log=False)
+    host = args.host or settings.host
+    if args.allow_open_network:
+        settings = settings.model_copy(update={"allow_open_network": True})
+    try:
+        check_exposure(host, settings)
+    except ExposureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.Server(uvicorn_config(create_app(settings), settings, host, args.port or settings.port)).run()
     return 0
 
 
@@ -150,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the HTTP API")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--allow-open-network", action="store_true",
+                   help="serve without API keys on a non-loopback address (trusted networks only)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="evaluate retrieval and answers")

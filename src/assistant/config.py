@@ -51,6 +51,22 @@ class Settings(BaseSettings):
     api_keys: str = ""
     cors_origins: str = ""
     max_upload_mb: float = 20.0
+    max_json_kb: int = 64  # any other request body
+    allow_open_network: bool = False  # serve without keys on a non-loopback address (and accept any Host)
+    rate_limit_per_minute: int = 120  # per API key (per client address in open mode); 0 turns it off
+    body_timeout_seconds: float = 15.0  # a body that stalls longer between chunks gets 408
+    header_timeout_seconds: float = 10.0  # a connection that has not sent its headers by then is closed
+    # uploads: what one document may expand to
+    max_document_words: int = 300_000
+    max_document_passages: int = 3_000
+    max_uncompressed_mb: float = 60.0  # .docx (a zip) members, all together
+    max_pdf_pages: int = 1_000
+    upload_jobs_kept: int = 200
+    feedback_retention_days: int = 90  # questions, answers and votes older than this are deleted
+
+    # web app
+    session_secret: str = ""  # signs session cookies; empty: a random secret kept in data_dir/session.key
+    session_hours: float = 8.0
 
     # bot
     api_url: str | None = None  # default: this machine's API on `port`

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ class Turn:
 @dataclass
 class Conversation:
     id: str
+    owner: str = ""
     turns: list[Turn] = field(default_factory=list)
     last_seen: float = field(default_factory=time.monotonic)
 
@@ -36,14 +38,15 @@ class ConversationStore:
         self._items: OrderedDict[str, Conversation] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, conversation_id: str | None) -> Conversation:
-        """The live conversation with this id, or a new one (with this id when given)."""
+    def get(self, conversation_id: str | None, owner: str = "") -> Conversation:
+        """The caller's live conversation with this id, or a new one with a fresh unguessable id: an id that is
+        unknown, expired or another caller's is never adopted, so nobody can read or continue someone else's."""
         now = self._clock()
         with self._lock:
             self._expire(now)
             conv = self._items.get(conversation_id) if conversation_id else None
-            if conv is None:
-                conv = Conversation(id=conversation_id or uuid.uuid4().hex, last_seen=now)
+            if conv is None or not hmac.compare_digest(conv.owner, owner):
+                conv = Conversation(id=secrets.token_urlsafe(18), owner=owner, last_seen=now)
                 self._items[conv.id] = conv
                 while len(self._items) > self.max_count:
                     self._items.popitem(last=False)
@@ -69,9 +72,14 @@ class ConversationStore:
             while len(conv.turns) > 1 and sum(len(t.question) + len(t.answer) for t in conv.turns) > self.max_chars:
                 conv.turns.pop(0)
 
-    def reset(self, conversation_id: str) -> bool:
+    def reset(self, conversation_id: str, owner: str = "") -> bool:
+        """Forget the caller's conversation; another caller's is left alone (and reported as not found)."""
         with self._lock:
-            return self._items.pop(conversation_id, None) is not None
+            conv = self._items.get(conversation_id)
+            if conv is None or not hmac.compare_digest(conv.owner, owner):
+                return False
+            del self._items[conversation_id]
+            return True
 
     def _expire(self, now: float) -> None:
         for cid in [cid for cid, c in self._items.items() if now - c.last_seen > self.ttl]:

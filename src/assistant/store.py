@@ -167,8 +167,12 @@ class Store:
         ]
         record.passages = len(passages)
         record.updated_at = time.time()
+        # The new version's passages are invisible until its record is committed, so they are written in small
+        # batches with the lock let go in between: searches are not held up by a long document.
+        for start in range(0, len(passages), 16):
+            with self._lock:
+                self.haystack.write_documents(passages[start : start + 16], policy=DuplicatePolicy.OVERWRITE)
         with self._lock:
-            self.haystack.write_documents(passages, policy=DuplicatePolicy.OVERWRITE)
             self.client.upsert(
                 self.registry,
                 points=[models.PointStruct(id=_record_id(record.doc_id), vector={}, payload=asdict(record))],

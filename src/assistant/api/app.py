@@ -17,7 +17,8 @@ from ..feedback import FeedbackStore
 from ..retrieval import Searcher
 from ..store import Store, StoreUnavailable
 from . import errors
-from .deps import Services
+from .deps import Services, upload_runner
+from .guards import Guard
 from .routes import health, v1
 
 log = logging.getLogger("assistant.api")
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             st = store or Store(settings)
             svc = Services(settings=settings, store=st, searcher=Searcher(st), asker=AskService(st, settings),
                            feedback=FeedbackStore(settings.feedback_path))
+            svc.jobs = upload_runner(svc)  # also collects orphan passages first
+            svc.feedback.prune(settings.feedback_retention_days)
             warm_up()
             svc.model_ready = True
             app.state.services = svc
@@ -57,6 +60,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         finally:
             svc = app.state.services
             if svc is not None:
+                if svc.jobs is not None:
+                    svc.jobs.close()
                 svc.feedback.close()
                 if store is None:
                     svc.store.close()
@@ -71,8 +76,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST",
                            "DELETE"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(Guard, settings=settings)  # added last: runs first, before any body is read
     app.state.settings = settings
     errors.install(app)
     app.include_router(health)
     app.include_router(v1)
     return app
+

@@ -7,7 +7,8 @@ from dataclasses import asdict
 from ..answering import Answer
 from ..retrieval import Hit
 from ..store import DocumentRecord, Filters
-from .models import AskResponse, DocumentOut, PassageOut, SearchFilters, SearchHitOut
+from ..jobs import Job
+from .models import AskResponse, DocumentOut, JobError, JobOut, PassageOut, SearchFilters, SearchHitOut
 
 
 def _as_list(v: list[str] | str | None) -> list[str] | None:
@@ -41,3 +42,10 @@ def document_out(r: DocumentRecord) -> DocumentOut:
 def answer_out(a: Answer) -> AskResponse:
     data = a.to_dict()
     return AskResponse(**{k: data[k] for k in AskResponse.model_fields})
+
+
+def job_out(j: Job) -> JobOut:
+    return JobOut(id=j.id, state=j.state, stage=j.stage, file=j.file, doc_id=j.doc_id, created_at=j.created_at,
+                  started_at=j.started_at, finished_at=j.finished_at,
+                  document=document_out(j.result) if j.result is not None else None, changed=j.changed,
+                  error=JobError(status=j.error[0], message=j.error[1]) if j.error else None)

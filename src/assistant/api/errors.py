@@ -14,6 +14,7 @@ from ..store import StoreUnavailable
 log = logging.getLogger("assistant.api")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          408: "request_timeout", 409: "conflict", 421: "misdirected_request",
           413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_input", 429: "rate_limited",
           503: "unavailable"}
 

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Name = Annotated[str, StringConstraints(max_length=200)]
+
+
+def clean_text(value: str, what: str) -> str:
+    """Refuse text that is not valid Unicode (a lone surrogate cannot be encoded) and drop control characters
+    (a NUL would cut the embedding there)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} contiene caratteri non validi") from None
+    return _CONTROL.sub(" ", value)
+
+
 class SearchFilters(Strict):
-    organisation: list[str] | str | None = Field(default=None, description="Organisation name(s), case-insensitive")
-    document_ids: list[str] | None = None
-    country: list[str] | str | None = None
-    theme: list[str] | str | None = None
-    year_from: int | None = None
-    year_to: int | None = None
+    organisation: Annotated[list[Name], Field(max_length=20)] | Name | None = Field(
+        default=None, description="Organisation name(s), case-insensitive")
+    document_ids: Annotated[list[Name], Field(max_length=100)] | None = None
+    country: Annotated[list[Name], Field(max_length=20)] | Name | None = None
+    theme: Annotated[list[Name], Field(max_length=20)] | Name | None = None
+    year_from: int | None = Field(default=None, ge=1000, le=3000)
+    year_to: int | None = Field(default=None, ge=1000, le=3000)
 
 
 class SearchRequest(Strict):
@@ -31,6 +48,7 @@ class SearchRequest(Strict):
     @field_validator("query")
     @classmethod
     def not_blank(cls, v: str) -> str:
+        v = clean_text(v, "la ricerca")
         if not v.strip():
             raise ValueError("la ricerca è vuota")
         return v.strip()
@@ -71,6 +89,7 @@ class AskRequest(Strict):
     @field_validator("question")
     @classmethod
     def question_ok(cls, v: str) -> str:
+        v = clean_text(v, "la domanda")
         if not v.strip():
             raise ValueError("la domanda è vuota")
         if len(v) > 1000:
@@ -151,10 +170,36 @@ class UploadResponse(BaseModel):
     changed: bool
 
 
+class JobError(BaseModel):
+    status: int = Field(description="the HTTP status the upload would have had: 413 too large, 422 unreadable")
+    message: str
+
+
+class JobOut(BaseModel):
+    """An upload being indexed: poll `GET /v1/jobs/{id}` until `state` is `done` or `failed`."""
+
+    id: str
+    state: Literal["queued", "running", "done", "failed"]
+    stage: str = Field(description="in coda | conversione | indicizzazione | scrittura | completato | errore")
+    file: str
+    doc_id: str
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    document: DocumentOut | None = None
+    changed: bool | None = None
+    error: JobError | None = None
+
+
 class FeedbackRequest(Strict):
     answer_id: str = Field(min_length=1, max_length=64)
     rating: Literal["up", "down"]
     comment: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("comment")
+    @classmethod
+    def comment_ok(cls, v: str | None) -> str | None:
+        return None if v is None else clean_text(v, "il commento")
 
 
 class FeedbackOut(BaseModel):

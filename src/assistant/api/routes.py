@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..answering import Answer
-from .convert import answer_out, document_out, filters_from, hit_out
+from ..jobs import QueueFull
+from .convert import answer_out, document_out, filters_from, hit_out, job_out
 from ..store import StoreUnavailable
 from .deps import AdminRole, ReadRole, ServicesDep, services
 from .errors import error_response
@@ -25,9 +27,9 @@ from .models import (
     FeedbackList,
     FeedbackOut,
     FeedbackRequest,
+    JobOut,
     SearchRequest,
     SearchResponse,
-    UploadResponse,
 )
 
 log = logging.getLogger("assistant.api")
@@ -65,8 +67,13 @@ def search(req: SearchRequest, svc: ServicesDep) -> SearchResponse:
                           results=[hit_out(h) for h in page.hits])
 
 
-def _answer(req: AskRequest, svc) -> Answer:
-    ans = svc.asker.ask(req.question, conversation_id=req.conversation_id, filters=filters_from(req.filters))
+def _caller(request: Request) -> str:
+    return getattr(request.state, "caller", "")
+
+
+def _answer(req: AskRequest, svc, caller: str) -> Answer:
+    ans = svc.asker.ask(req.question, conversation_id=req.conversation_id, filters=filters_from(req.filters),
+                        owner=caller)
     svc.feedback.record_answer(ans.answer_id, ans.conversation_id, ans.question, ans.answer, ans.abstained,
                                [c.passage_id for c in ans.citations])
     log.info("ask answer_id=%s abstained=%s confidence=%.3f citations=%d timings=%s", ans.answer_id, ans.abstained,
@@ -76,14 +83,14 @@ def _answer(req: AskRequest, svc) -> Answer:
 
 @v1.post("/ask", response_model=AskResponse, dependencies=[ReadRole], tags=["ask"],
          summary="Answer a question from the documents, with numbered citations")
-def ask(req: AskRequest, svc: ServicesDep) -> AskResponse:
-    return answer_out(_answer(req, svc))
+def ask(req: AskRequest, svc: ServicesDep, request: Request) -> AskResponse:
+    return answer_out(_answer(req, svc, _caller(request)))
 
 
 @v1.post("/ask/stream", dependencies=[ReadRole], tags=["ask"], response_class=StreamingResponse,
          summary="Same as /v1/ask, as Server-Sent Events: `meta`, `delta`* , `citations`, `done`")
-async def ask_stream(req: AskRequest, svc: ServicesDep) -> StreamingResponse:
-    ans = await run_in_threadpool(_answer, req, svc)
+async def ask_stream(req: AskRequest, svc: ServicesDep, request: Request) -> StreamingResponse:
+    ans = await run_in_threadpool(_answer, req, svc, _caller(request))
     out = answer_out(ans)
 
     def sse(event: str, data: dict) -> str:
@@ -102,9 +109,11 @@ async def ask_stream(req: AskRequest, svc: ServicesDep) -> StreamingResponse:
 
 
 @v1.delete("/conversations/{conversation_id}", dependencies=[ReadRole], tags=["ask"],
-           summary="Forget a conversation")
-def forget(conversation_id: str, svc: ServicesDep) -> dict:
-    return {"conversation_id": conversation_id, "forgotten": svc.asker.conversations.reset(conversation_id)}
+           summary="Forget one of the caller's conversations")
+def forget(conversation_id: str, svc: ServicesDep, request: Request) -> dict:
+    if not svc.asker.conversations.reset(conversation_id, _caller(request)):
+        raise HTTPException(404, "Conversazione non trovata (scaduta, o di un altro utente).")
+    return {"conversation_id": conversation_id, "forgotten": True}
 
 
 @v1.get("/documents", response_model=DocumentList, dependencies=[ReadRole], tags=["documents"])
@@ -124,11 +133,13 @@ def get_document(doc_id: str, svc: ServicesDep) -> DocumentDetail:
     return DocumentDetail(**document_out(rec).model_dump(), passage_texts=texts)
 
 
-@v1.post("/documents", response_model=UploadResponse, status_code=201, dependencies=[AdminRole],
-         tags=["documents"], responses={413: {"model": ErrorResponse}, 415: {"model": ErrorResponse}},
-         summary="Upload one file (.txt .md .html .pdf .docx); it is indexed before the response")
+@v1.post("/documents", response_model=JobOut, status_code=202, dependencies=[AdminRole],
+         tags=["documents"], responses={409: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
+                                        415: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
+         summary="Upload one file (.txt .md .html .pdf .docx); it is indexed in the background: poll the job")
 def upload_document(
     svc: ServicesDep,
+    request: Request,
     file: Annotated[UploadFile, File()],
     title: Annotated[str | None, Form(max_length=300)] = None,
     organisation: Annotated[str | None, Form(max_length=200)] = None,
@@ -136,27 +147,58 @@ def upload_document(
     countries: Annotated[str | None, Form(max_length=500, description="comma-separated")] = None,
     themes: Annotated[str | None, Form(max_length=500, description="comma-separated")] = None,
     years: Annotated[str | None, Form(max_length=200, description="comma-separated, e.g. 2021,2022")] = None,
+    replace: Annotated[bool, Form(description="replace a document with the same id from another source")] = False,
 ):
-    from ingest.loading import SUPPORTED, LoadError
+    limit = int(svc.settings.max_upload_mb * 1024 * 1024)
+    data = file.file.read(limit + 1)
+    return accept_upload(svc, _caller(request), file.filename or "", data,
+                         dict(title=title, organisation=organisation, source_kind=source_kind, countries=countries,
+                              themes=themes, years=years), replace)
+
+
+def accept_upload(svc, caller: str, filename: str, data: bytes, fields: dict, replace: bool) -> JSONResponse:
+    """The checks every upload passes (type, size, metadata, bombs, id collisions), then its job: 202 + the job,
+    or the error in Italian. Shared by the API and the web app's Gestione page."""
+    from ingest.loading import SUPPORTED, LoadError, TooLarge, precheck, safe_doc_id
 
     limit = int(svc.settings.max_upload_mb * 1024 * 1024)
-    name = Path(file.filename or "").name
+    name = Path(filename.replace("\\", "/")).name
     if not name or Path(name).suffix.lower() not in SUPPORTED:
         return error_response(415, f"Tipo di file non supportato: '{Path(name).suffix or name}'. "
                                    f"Formati accettati: {', '.join(sorted(SUPPORTED))}.")
-    data = file.file.read(limit + 1)
     if len(data) > limit:
         return error_response(413, f"Il file supera il limite di {svc.settings.max_upload_mb:g} MB.")
-    meta = _upload_meta(title, organisation, source_kind, countries, themes, years)
+    meta = _upload_meta(**fields)
     if isinstance(meta, JSONResponse):
         return meta
     try:
-        record, changed = svc.ingestor.index_bytes(data, name, meta=meta, source=f"upload:{name}")
+        doc_id = safe_doc_id(name)
+        precheck(data, name, svc.ingestor.limits)  # bombs and mislabelled files are refused now, not later
+    except TooLarge as exc:
+        return error_response(413, f"Il file '{name}' è troppo grande una volta estratto: {exc}.")
     except LoadError as exc:
         return error_response(422, f"Impossibile indicizzare '{name}': {exc}.")
-    log.info("uploaded doc_id=%s changed=%s bytes=%d", record.doc_id, changed, len(data))
-    return JSONResponse(UploadResponse(document=document_out(record), changed=changed).model_dump(),
-                        status_code=201 if changed else 200)
+    current = svc.store.get(doc_id)
+    source = f"upload:{name}"
+    if current is not None and current.source_path != source and not replace:
+        return error_response(409, f"Esiste già il documento '{doc_id}' (da {current.source_path}): per "
+                                   "sostituirlo ricarica il file con replace=true, oppure rinominalo.")
+    try:
+        job = svc.jobs.submit(name, doc_id, caller, (data, meta, source))
+    except QueueFull:
+        return error_response(429, "Troppi caricamenti in coda: riprova tra qualche minuto.",
+                              headers={"Retry-After": "30"})
+    log.info("upload_queued job=%s doc_id=%s bytes=%d", job.id, doc_id, len(data))
+    return JSONResponse(job_out(job).model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+@v1.get("/jobs/{job_id}", response_model=JobOut, dependencies=[AdminRole], tags=["documents"],
+        summary="State of an upload: queued, running (with its stage), done (with the document) or failed")
+def get_job(job_id: str, svc: ServicesDep, request: Request) -> JobOut:
+    job = svc.jobs.get(job_id)
+    if job is None or job.owner != _caller(request):
+        raise HTTPException(404, "Caricamento non trovato.")
+    return job_out(job)
 
 
 def _upload_meta(title, organisation, source_kind, countries, themes, years) -> dict | JSONResponse:
@@ -164,7 +206,7 @@ def _upload_meta(title, organisation, source_kind, countries, themes, years) -> 
     def items(raw: str | None) -> list[str]:
         return [x.strip() for x in (raw or "").split(",") if x.strip()]
 
-    if any(not y.isdigit() for y in items(years)):
+    if any(not re.fullmatch(r"[0-9]{4}", y) for y in items(years)):
         return error_response(422, "Anni non validi: usa numeri separati da virgole, per esempio 2021,2022.")
     meta = {"title": title, "organisation": organisation, "source_kind": source_kind, "countries": items(countries),
             "themes": items(themes), "years": [int(y) for y in items(years)]}
@@ -180,10 +222,11 @@ def delete_document(doc_id: str, svc: ServicesDep) -> dict:
 
 
 @v1.post("/feedback", status_code=201, dependencies=[ReadRole], tags=["feedback"])
-def add_feedback(req: FeedbackRequest, svc: ServicesDep) -> dict:
+def add_feedback(req: FeedbackRequest, svc: ServicesDep, request: Request) -> dict:
     if not svc.feedback.has_answer(req.answer_id):
-        raise HTTPException(404, f"Risposta '{req.answer_id}' non trovata.")
-    fid = svc.feedback.add(req.answer_id, req.rating, req.comment)
+        raise HTTPException(404, f"Risposta '{req.answer_id}' non trovata (o più vecchia del periodo di "
+                                 "conservazione).")
+    fid = svc.feedback.add(req.answer_id, req.rating, req.comment, caller=_caller(request))
     return {"id": fid, "answer_id": req.answer_id, "rating": req.rating}
 
 

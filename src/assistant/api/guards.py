@@ -1,0 +1,206 @@
+"""Checks made before a request's body is read: who is calling, how large the body is, how fast it arrives,
+how often the caller asks, and (in open mode) which Host and Origin the request carries.
+
+Written as a plain ASGI middleware rather than FastAPI dependencies because dependencies run only after
+the body (JSON or multipart) has already been read and spooled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from urllib.parse import urlsplit
+
+from starlette.exceptions import HTTPException
+
+from ..config import Settings
+
+_LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class BodyTooLarge(HTTPException):
+    """The body grew past its limit while being read (chunked uploads carry no Content-Length). An HTTPException
+    so that FastAPI's body parsing passes it on instead of turning it into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _too_large(limit))
+
+
+class SlowClient(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(408, "Il corpo della richiesta arriva troppo lentamente.")
+
+
+def caller_of(scope: dict, settings: Settings) -> str:
+    """Who is calling: a digest of the API key, or "open:<client address>" when no keys are configured."""
+    if settings.api_key_roles:
+        key = _bearer(scope)
+        if key:
+            return "key:" + hashlib.sha256(key.encode()).hexdigest()[:24]
+    client = scope.get("client") or ("?", 0)
+    return f"open:{client[0]}"
+
+
+def _bearer(scope: dict) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            raw = value.decode("latin-1")
+            if raw[:7].lower() == "bearer ":
+                return raw[7:].strip()
+    return ""
+
+
+def host_only(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_loopback(host: str) -> bool:
+    return host_only(host) in _LOOPBACK_NAMES
+
+
+class RateLimiter:
+    """A token bucket per caller: `per_minute` requests, refilled continuously; bounded in callers kept."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic, max_callers: int = 10000) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.clock = clock
+        self.max_callers = max_callers
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def retry_after(self, caller: str) -> float:
+        """0 when the request may go ahead (and is counted), else the seconds to wait."""
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(caller, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[caller] = (tokens - 1, now)
+                wait = 0.0
+            else:
+                self._buckets[caller] = (tokens, now)
+                wait = (1 - tokens) / self.rate
+            self._buckets.move_to_end(caller)
+            while len(self._buckets) > self.max_callers:
+                self._buckets.popitem(last=False)
+            return wait
+
+
+class Guard:
+    """ASGI middleware; see the module docstring. Errors use the API's JSON error shape, in Italian."""
+
+    def __init__(self, app, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute > 0 else None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        s = self.settings
+        method = scope["method"]
+        path = scope["path"]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        scope.setdefault("state", {})["caller"] = caller_of(scope, s)
+
+        if not s.api_key_roles:
+            # Open mode: a page on another site must not drive the API through the user's browser.
+            if not s.allow_open_network and not is_loopback(headers.get("host", "")):
+                return await _reply(send, 421, "misdirected_request",
+                                    "Host non consentito: senza chiavi API il servizio risponde solo su localhost.")
+            origin = headers.get("origin")
+            if origin and method in _UNSAFE and not self._origin_ok(origin, headers.get("host", "")):
+                return await _reply(send, 403, "forbidden", "Richiesta da un'altra origine rifiutata.")
+        elif path.startswith("/v1/") and method != "OPTIONS" and not self._known_key(_bearer(scope)):
+            # Before the body: a caller without a valid key never gets to send megabytes.
+            message = "Chiave API non valida." if _bearer(scope) else \
+                "Chiave API mancante: usa l'header Authorization: Bearer <chiave>."
+            return await _reply(send, 401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+
+        limit = self._body_limit(method, path)
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                return await _reply(send, 400, "bad_request", "Content-Length non valido.")
+            if int(length) > limit:
+                return await _reply(send, 413, "payload_too_large", _too_large(limit))
+
+        if self.limiter is not None and path.startswith("/v1/"):
+            wait = self.limiter.retry_after(scope["state"]["caller"])
+            if wait > 0:
+                return await _reply(send, 429, "rate_limited",
+                                    "Troppe richieste: riprova tra qualche secondo.",
+                                    {"Retry-After": str(max(1, math.ceil(wait)))})
+
+        received = 0
+        timeout = s.body_timeout_seconds
+
+        async def guarded_receive():
+            nonlocal received
+            try:
+                message = await asyncio.wait_for(receive(), timeout)
+            except asyncio.TimeoutError:
+                raise SlowClient() from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        started = False
+
+        async def tracked_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, tracked_send)
+        except (BodyTooLarge, SlowClient) as exc:  # raised where no handler turned them into a response
+            if not started:
+                code = "payload_too_large" if exc.status_code == 413 else "request_timeout"
+                await _reply(send, exc.status_code, code, str(exc.detail))
+
+    def _known_key(self, key: str) -> bool:
+        if not key:
+            return False
+        found = False
+        for known in self.settings.api_key_roles:
+            found |= hmac.compare_digest(key.encode(), known.encode())
+        return found
+
+    def _origin_ok(self, origin: str, host: str) -> bool:
+        if origin in self.settings.cors_origin_list:
+            return True
+        parts = urlsplit(origin)
+        return bool(parts.netloc) and parts.netloc.lower() == host.strip().lower()
+
+    def _body_limit(self, method: str, path: str) -> int:
+        if method == "POST" and path.rstrip("/") in ("/v1/documents", "/gestione/carica"):
+            return int(self.settings.max_upload_mb * 1024 * 1024) + 64 * 1024  # the file plus its form fields
+        return self.settings.max_json_kb * 1024
+
+
+def _too_large(limit: int) -> str:
+    return f"Il corpo della richiesta supera il limite di {limit / 1024 / 1024:.1f} MB."
+
+
+async def _reply(send, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+           (b"connection", b"close")]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,368 @@
+"""Issue #9's probes, each re-run against the real API on loopback: hostile or careless clients get a clear
+error, never a 500, never someone else's data, and never a store changed by what they sent."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant.api.app import create_app
+
+from .conftest import ROOT, LiveServer, free_port, make_settings, upload_and_wait
+from .filemakers import make_docx_bomb, make_pdf
+
+READ, READ2, ADMIN = "chiave-lettura-1", "chiave-lettura-2", "chiave-admin"
+KEYS = f"{READ}:read,{READ2}:read,{ADMIN}:admin"
+H1, H2, HA = ({"Authorization": f"Bearer {k}"} for k in (READ, READ2, ADMIN))
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def keyed(corpus_store, tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("hardening"), api_keys=KEYS, header_timeout_seconds=1.0,
+                             body_timeout_seconds=1.0)
+    with LiveServer(create_app(settings, store=corpus_store)) as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            yield server, client
+
+
+@pytest.fixture
+def writable_api(writable_store):
+    store, settings = writable_store
+    settings = make_settings(settings.data_dir, api_keys=KEYS, max_upload_mb=2)
+    with LiveServer(create_app(settings, store=store)) as server:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            yield client, store
+
+
+def _raw(server, data: bytes, read_timeout: float = 5.0, then: bytes = b"") -> bytes:
+    """Send raw bytes; return what the server answers (b'' when it closes without answering)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=read_timeout) as s:
+        s.sendall(data)
+        if then:
+            time.sleep(0.2)
+            try:
+                s.sendall(then)
+            except OSError:
+                pass
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+                if b"\r\n\r\n" in out and b"}" in out:
+                    break
+        except (socket.timeout, ConnectionResetError):
+            pass
+        return out
+
+
+# ------------------------------------------------------------------------------------ conversations
+
+
+def test_conversations_are_private_to_their_caller(keyed):
+    _, api = keyed
+    first = api.post("/v1/ask", headers=H1, json={"question": "Quali progetti ha seguito la Toscana in Marocco?"})
+    cid = first.json()["conversation_id"]
+    assert len(cid) >= 20  # server-issued, unguessable
+    # another key that learns the id gets a fresh conversation: no echo, no continued topic
+    other = api.post("/v1/ask", headers=H2, json={"question": "E quanto è costato?", "conversation_id": cid}).json()
+    assert other["conversation_id"] != cid
+    assert "Marocco" not in other["answer"] and "218.000" not in other["answer"]
+    assert api.delete(f"/v1/conversations/{cid}", headers=H2).status_code == 404
+    # the owner continues it, then deletes it
+    mine = api.post("/v1/ask", headers=H1, json={"question": "E quanto è costato?", "conversation_id": cid}).json()
+    assert mine["conversation_id"] == cid and "218.000" in mine["answer"]
+    assert api.delete(f"/v1/conversations/{cid}", headers=H1).status_code == 200
+    # a made-up id is never adopted
+    made_up = api.post("/v1/ask", headers=H1, json={"question": "Chi guida il progetto?", "conversation_id": "tg-1-0"})
+    assert made_up.json()["conversation_id"] != "tg-1-0"
+
+
+# ----------------------------------------------------------------------------------------- uploads
+
+
+def test_docx_bomb_is_refused_without_memory_growth(writable_api, tmp_path):
+    client, store = writable_api
+    bomb = make_docx_bomb(tmp_path / "bomba.docx", paragraphs=3_000_000)  # ~110 MB of XML
+    data = bomb.read_bytes()
+    assert len(data) < 2 * 1024 * 1024
+    before_docs = {(r.doc_id, r.version) for r in store.documents()}
+    rss = _rss_mb()
+    t = time.perf_counter()
+    r = client.post("/v1/documents", headers=HA, files={"file": ("bomba.docx", data, "application/octet-stream")})
+    assert r.status_code == 413, r.text
+    assert "troppo grande" in r.json()["error"]["message"]
+    assert time.perf_counter() - t < 30
+    assert _rss_mb() - rss < 300
+    # many elements under the size cap are refused too
+    many = make_docx_bomb(tmp_path / "elementi.docx", paragraphs=300_000, text="")
+    r = client.post("/v1/documents", headers=HA, files={"file": ("elementi.docx", many.read_bytes(), "x")})
+    assert r.status_code == 413 and "XML" in r.json()["error"]["message"]
+    assert {(r.doc_id, r.version) for r in store.documents()} == before_docs
+
+
+def test_mislabelled_binary_is_refused_at_once(writable_api, tmp_path):
+    client, _ = writable_api
+    pdf = make_pdf(tmp_path / "vero.pdf", ["Un PDF con il nome sbagliato."]).read_bytes()
+    t = time.perf_counter()
+    r = client.post("/v1/documents", headers=HA, files={"file": ("finto.txt", pdf, "text/plain")})
+    assert r.status_code == 422 and "PDF" in r.json()["error"]["message"]
+    assert time.perf_counter() - t < 5
+
+
+def test_upload_is_a_job_and_searches_go_on_while_it_indexes(writable_api):
+    client, store = writable_api
+    paragraphs = [f"Paragrafo {i}: il Comune di Empoli finanzia il progetto numero {i} sull'acqua potabile "
+                  f"in Benin, con attività di formazione e manutenzione degli impianti nei villaggi." for i in range(250)]
+    text = "\n\n".join(paragraphs).encode()
+    t = time.perf_counter()
+    r = client.post("/v1/documents", headers=HA, files={"file": ("empoli.txt", text, "text/plain")})
+    assert r.status_code == 202 and time.perf_counter() - t < 5  # the request does not wait for indexing
+    job = r.json()
+    served_while_running = 0
+    while job["state"] in ("queued", "running"):
+        s = time.perf_counter()
+        hits = client.post("/v1/search", headers=HA, json={"query": "acquedotto Oujda"})
+        assert hits.status_code == 200 and time.perf_counter() - s < 5
+        job = client.get(f"/v1/jobs/{job['id']}", headers=HA).json()
+        served_while_running += job["state"] == "running"
+    assert job["state"] == "done" and job["document"]["passages"] > 5, job
+    assert served_while_running > 0
+    # another caller cannot read the job
+    assert client.get(f"/v1/jobs/{job['id']}", headers=H1).status_code == 403  # read keys may not upload
+    assert client.get("/v1/jobs/nope", headers=HA).status_code == 404
+
+
+def test_too_many_words_fail_the_job_clearly(writable_store):
+    store, settings = writable_store
+    settings = make_settings(settings.data_dir, api_keys=KEYS, max_document_words=500)
+    with LiveServer(create_app(settings, store=store)) as server, httpx.Client(base_url=server.url) as client:
+        job = upload_and_wait(client, "lungo.txt", ("parola " * 600).encode(), HA)
+    assert job["state"] == "failed" and job["error"]["status"] == 413 and "500" in job["error"]["message"]
+    assert store.get("lungo") is None
+
+
+def test_upload_ids_are_sanitised_and_never_replace_silently(writable_api):
+    client, store = writable_api
+    text = "Il Comune di Vinci sostiene una scuola di falegnameria a Kukës in Albania.".encode()
+    job = upload_and_wait(client, "..\\..\\\u202etxt.exe.txt", text, HA)
+    assert job["state"] == "done" and job["doc_id"] == "txt.exe"
+    # a corpus document is not replaced by an upload with the same stem, unless asked to
+    r = client.post("/v1/documents", headers=HA, files={"file": ("003_0fefe2eb825e6ecf.md", text, "text/plain")})
+    assert r.status_code == 409 and "replace=true" in r.json()["error"]["message"]
+    assert store.get("003_0fefe2eb825e6ecf").source_path.endswith(".txt")
+    job = upload_and_wait(client, "003_0fefe2eb825e6ecf.md", text, HA, {"replace": "true"})
+    assert job["state"] == "done" and store.get("003_0fefe2eb825e6ecf").source_path == "upload:003_0fefe2eb825e6ecf.md"
+
+
+def test_utf16_and_nul_in_text_files(writable_api):
+    client, store = writable_api
+    text = "Il Comune di Certaldo gemellato con Ouidah in Benin dal 2019."
+    job = upload_and_wait(client, "certaldo.txt", text.encode("utf-16"), HA)
+    assert job["state"] == "done", job
+    job = upload_and_wait(client, "nul.txt", ("Prima parte.\x00 Il Comune di Lastra a Signa coopera con "
+                                             "Tozeur per il turismo sostenibile.").encode(), HA)
+    assert job["state"] == "done"
+    [p] = store.passages_of("nul")
+    assert "\x00" not in p.content and "Tozeur" in p.content
+    hits = client.post("/v1/search", headers=HA, json={"query": "gemellaggio Certaldo Ouidah"}).json()["results"]
+    assert hits[0]["doc_id"] == "certaldo"
+
+
+def test_form_years_with_odd_digits_is_422(writable_api):
+    client, _ = writable_api
+    for years in ("²", "٢٠٢١", "20 21", "-2021"):
+        r = client.post("/v1/documents", headers=HA, data={"years": years},
+                        files={"file": ("a.txt", b"testo di prova abbastanza lungo", "text/plain")})
+        assert r.status_code == 422 and "Anni non validi" in r.json()["error"]["message"], years
+
+
+# ------------------------------------------------------------------------------------- bad requests
+
+
+def test_lone_surrogate_and_nul_in_questions(keyed):
+    _, api = keyed
+    for path in ("/v1/ask", "/v1/ask/stream"):
+        r = api.post(path, headers={**H1, "Content-Type": "application/json"},
+                     content=b'{"question": "Chi guida il progetto \\ud800?"}')
+        assert r.status_code == 422 and "caratteri non validi" in r.json()["error"]["message"]
+    r = api.post("/v1/search", headers={**H1, "Content-Type": "application/json"},
+                 content=b'{"query": "\\udfff acqua"}')
+    assert r.status_code == 422
+    a = api.post("/v1/ask", headers=H1, json={"question": "Chi guida il progetto sulle acque\u0000 reflue in Palestina?"})
+    assert a.status_code == 200 and "Prato" in a.json()["answer"]
+
+
+def test_filter_lists_are_capped(keyed):
+    _, api = keyed
+    r = api.post("/v1/search", headers=H1, json={"query": "acqua", "filters": {"document_ids": ["x"] * 101}})
+    assert r.status_code == 422
+    r = api.post("/v1/search", headers=H1, json={"query": "acqua", "filters": {"country": ["x" * 201]}})
+    assert r.status_code == 422
+
+
+def test_limits_apply_before_the_body_is_read(keyed):
+    server, _ = keyed
+    head = (b"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 209715200\r\n")
+    t = time.perf_counter()
+    no_key = _raw(server, head + b"\r\n" + b"{" * 1000)
+    assert no_key.startswith(b"HTTP/1.1 401") and time.perf_counter() - t < 3
+    too_big = _raw(server, head + f"Authorization: Bearer {READ}\r\n\r\n".encode() + b"{" * 1000)
+    assert too_big.startswith(b"HTTP/1.1 413")
+    # chunked bodies have no length: counted as they arrive
+    chunked = (b"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               + f"Authorization: Bearer {READ}\r\n".encode() + b"Transfer-Encoding: chunked\r\n\r\n")
+    body = b"".join(b"%x\r\n%s\r\n" % (8192, b" " * 8192) for _ in range(10))
+    assert _raw(server, chunked + body).startswith(b"HTTP/1.1 413")
+    # headers are bounded
+    big_headers = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-A: " + b"a" * 200_000 + b"\r\n\r\n"
+    answer = _raw(server, big_headers)
+    assert answer == b"" or answer.split(b" ")[1] in (b"400", b"431")
+
+
+def test_slow_clients_are_cut_off(keyed):
+    server, _ = keyed
+    # headers trickling in: the connection is closed after the header deadline (1 s here)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        t = time.perf_counter()
+        assert s.recv(100) == b""  # closed by the server
+        assert time.perf_counter() - t < 5
+    # a body that stalls gets 408
+    head = (b"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {READ}\r\n".encode() + b"Content-Length: 100\r\n\r\n{\"query\"")
+    assert _raw(server, head, read_timeout=10).startswith(b"HTTP/1.1 408")
+
+
+def test_rate_limit_answers_429_with_retry_after(corpus_store, tmp_path):
+    settings = make_settings(tmp_path, api_keys=KEYS, rate_limit_per_minute=3)
+    with LiveServer(create_app(settings, store=corpus_store)) as server, httpx.Client(base_url=server.url) as c:
+        codes = [c.post("/v1/search", headers=H1, json={"query": "acqua"}).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        r = c.post("/v1/search", headers=H1, json={"query": "acqua"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert "Troppe richieste" in r.json()["error"]["message"]
+        assert c.post("/v1/search", headers=H2, json={"query": "acqua"}).status_code == 200  # per key
+        assert c.get("/healthz").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------- open mode
+
+
+def test_open_mode_checks_host_and_origin(corpus_store, tmp_path):
+    settings = make_settings(tmp_path)  # no keys
+    with LiveServer(create_app(settings, store=corpus_store)) as server, httpx.Client(base_url=server.url) as c:
+        assert c.post("/v1/search", json={"query": "acqua"}).status_code == 200
+        rebinding = c.post("/v1/search", json={"query": "acqua"}, headers={"Host": "attacker.example"})
+        assert rebinding.status_code == 421
+        cross = c.post("/v1/documents", headers={"Origin": "https://evil.example"},
+                       files={"file": ("x.txt", b"testo", "text/plain")})
+        assert cross.status_code == 403
+        same = c.post("/v1/search", json={"query": "acqua"}, headers={"Origin": server.url})
+        assert same.status_code == 200
+
+
+def test_serve_refuses_open_mode_on_the_network(tmp_path):
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(tmp_path), "ASSISTANT_API_KEYS": ""}
+    out = subprocess.run([sys.executable, "-m", "assistant.cli", "serve", "--host", "0.0.0.0", "--port",
+                          str(free_port())], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    assert out.returncode == 2 and "without API keys" in out.stderr
+
+
+# ------------------------------------------------------------------------------ feedback and storage
+
+
+def test_one_vote_per_caller_and_retention(tmp_path):
+    from assistant.feedback import FeedbackStore
+
+    fb = FeedbackStore(tmp_path / "f.sqlite3")
+    fb.record_answer("a1", "c1", "Domanda?", "Risposta.", False, [])
+    first = fb.add("a1", "up", None, caller="key:1")
+    assert fb.add("a1", "down", "sbagliata", caller="key:1") == first  # changed their mind: one vote
+    fb.add("a1", "up", None, caller="key:2")
+    total, rows = fb.list()
+    assert total == 2 and {r.rating for r in rows} == {"down", "up"}
+    assert fb.prune(90, now=time.time() + 89 * 86400) == 0
+    assert fb.prune(90, now=time.time() + 91 * 86400) == 3  # the answer (with its question) and both votes
+    assert not fb.has_answer("a1") and fb.list()[0] == 0
+    fb.close()
+
+
+def test_api_start_collects_orphan_passages(writable_store):
+    from haystack import Document
+    from haystack.dataclasses import SparseEmbedding
+
+    store, settings = writable_store
+    before = store.count_passages()
+    orphan = [Document(id=f"x:{i}", content=f"frammento {i}", embedding=[0.1] * 384,
+                       sparse_embedding=SparseEmbedding(indices=[1], values=[1.0]),
+                       meta={"doc_id": "003_0fefe2eb825e6ecf", "version": "deadbeef", "position": i})
+              for i in range(3)]
+    store.haystack.write_documents(orphan)  # a crash after the passages, before the record
+    assert store.count_passages() == before + 3
+    with LiveServer(create_app(make_settings(settings.data_dir), store=store)):
+        deadline = time.time() + 30
+        while store.count_passages() != before and time.time() < deadline:
+            time.sleep(0.1)
+    assert store.count_passages() == before
+
+
+def test_ingest_stays_inside_its_folder(tmp_path):
+    from assistant.store import Store
+    from ingest.pipeline import Ingestor
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "dentro.txt").write_text("Il Comune di Greve coopera con Betlemme sulla viticoltura.")
+    secret = tmp_path / "segreto.txt"
+    secret.write_text("Password dell'amministratore: 1234")
+    (folder / "fuori.txt").symlink_to(secret)
+    (folder / "rotto.txt").symlink_to(tmp_path / "non-esiste.txt")
+    os.mkfifo(folder / "tubo.txt")
+    settings = make_settings(tmp_path / "data")
+    store = Store(settings)
+    lines: list[str] = []
+    try:
+        done = threading.Event()
+        summary = None
+
+        def run():
+            nonlocal summary
+            summary = Ingestor(store, settings).run([folder], echo=lines.append)
+            done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+        assert done.wait(120), "ingest blocked on a FIFO"
+        assert [d.doc_id for d in store.documents()] == ["dentro"]
+        text = "\n".join(lines)
+        assert "outside the folder" in text and "broken link" in text and "not a regular file" in text
+        assert summary.failed == 3
+    finally:
+        store.close()
+
+
+def test_html_elements_and_pdf_pages_are_capped(tmp_path):
+    from ingest.loading import Limits, TooLarge, precheck
+
+    with pytest.raises(TooLarge, match="HTML elements"):
+        precheck(b"<div><p>x</p></div>" * 100, "pagina.html", Limits(max_xml_elements=300))
+    precheck(b"<div><p>x</p></div>" * 10, "pagina.html", Limits(max_xml_elements=300))
+    pdf = make_pdf(tmp_path / "p.pdf", ["Una pagina."]).read_bytes()
+    with pytest.raises(TooLarge, match="pages"):
+        precheck(pdf, "p.pdf", Limits(max_pdf_pages=0))
+    precheck(pdf, "p.pdf", Limits(max_pdf_pages=1))
