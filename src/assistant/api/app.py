@@ -81,5 +81,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     errors.install(app)
     app.include_router(health)
     app.include_router(v1)
+    from ..web.routes import install as install_web
+
+    install_web(app)  # the staff pages: /, /documenti, /chiedi, /gestione
     return app
 

@@ -1,0 +1,485 @@
+"""The staff web app, served by the API process: Cerca, Documento, Chiedi, Gestione, and the login.
+
+Server-rendered Jinja2 pages; htmx swaps the search results and the small forms; two small scripts stream
+answers and upload files. Pages use the same services as the API (no HTTP hop), with a session cookie instead
+of a bearer key.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import json
+import logging
+import math
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from ..api.deps import Services, services
+from ..api.guards import caller_of
+from ..store import DocumentRecord, Filters
+from ..text import mark_terms
+from . import session as sess
+
+log = logging.getLogger("assistant.web")
+PAGE_SIZE = 10
+FACET_POOL = 50  # the most relevant documents a search shows and counts its filters over
+
+templates = Jinja2Templates(directory=str(resources.files("assistant") / "web" / "templates"))
+web = APIRouter(include_in_schema=False)
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class Forbidden(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------------------ sessions
+
+
+def current(request: Request, need_admin: bool = False) -> tuple[sess.Session, bool]:
+    """The browser's session (and whether its cookie must be set now). Open mode: an admin session is issued
+    on first sight, so forms still carry a CSRF token."""
+    settings = request.app.state.settings
+    secret = _secret(request)
+    found = sess.decode(request.cookies.get(sess.COOKIE, ""), secret)
+    fresh = False
+    if not settings.api_key_roles:
+        if found is None:
+            found, fresh = sess.new_session("admin", caller_of(request.scope, settings), settings.session_hours), True
+    elif found is None:
+        raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+    if need_admin and not found.is_admin:
+        raise Forbidden()
+    return found, fresh
+
+
+def _secret(request: Request) -> bytes:
+    state = request.app.state
+    if getattr(state, "session_secret", None) is None:
+        state.session_secret = sess.secret_for(state.settings)
+    return state.session_secret
+
+
+def _check_csrf(request: Request, session: sess.Session, form_token: str | None = None) -> bool:
+    token = form_token or request.headers.get(sess.CSRF_HEADER, "")
+    return bool(token) and hmac.compare_digest(token, sess.csrf_token(session, _secret(request)))
+
+
+def _set_cookie(response: Response, request: Request, session: sess.Session) -> None:
+    response.set_cookie(sess.COOKIE, sess.encode(session, _secret(request)), max_age=int(session.expires - time.time()),
+                        httponly=True, samesite="strict", secure=sess.is_https(request), path="/")
+
+
+def _render(request: Request, name: str, context: dict, session: sess.Session, fresh: bool,
+            status: int = 200) -> HTMLResponse:
+    settings = request.app.state.settings
+    base = {"request": request, "session": session, "csrf": sess.csrf_token(session, _secret(request)),
+            "open_mode": not settings.api_key_roles, "path": request.url.path}
+    response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+    if fresh:
+        _set_cookie(response, request, session)
+    return response
+
+
+def install(app) -> None:
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static", StaticFiles(directory=str(resources.files("assistant") / "web" / "static")), name="static")
+    app.include_router(web)
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired):
+        if request.headers.get("hx-request") or request.method != "GET":
+            return JSONResponse({"error": {"code": "unauthorized", "message": "Sessione scaduta: accedi di nuovo."}},
+                                status_code=401, headers={"HX-Redirect": "/login"})
+        return RedirectResponse("/login?" + urlencode({"next": exc.next_url}), status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden):
+        if request.method != "GET" or request.headers.get("hx-request"):
+            return JSONResponse({"error": {"code": "forbidden",
+                                           "message": "Riservato agli amministratori."}}, status_code=403)
+        session, _ = current(request)
+        return _render(request, "errore.html", {"title": "Accesso riservato",
+                                                 "message": "Questa pagina è riservata agli amministratori."},
+                       session, False, status=403)
+
+
+# ------------------------------------------------------------------------------------------- login
+
+
+@web.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/"):
+    settings = request.app.state.settings
+    if not settings.api_key_roles:
+        return RedirectResponse("/", status_code=303)
+    return templates.TemplateResponse(request, "login.html", {"request": request, "next": _safe_next(next),
+                                                              "error": None, "session": None})
+
+
+@web.post("/login", response_class=HTMLResponse)
+def login(request: Request, key: Annotated[str, Form(max_length=500)] = "",
+          next: Annotated[str, Form(max_length=500)] = "/"):
+    settings = request.app.state.settings
+    role = None
+    for known, known_role in settings.api_key_roles.items():
+        if hmac.compare_digest(key.strip().encode(), known.encode()):
+            role = known_role
+    if role is None:
+        log.info("web_login_failed")
+        return templates.TemplateResponse(request, "login.html", {
+            "request": request, "next": _safe_next(next), "session": None,
+            "error": "Chiave non valida. Controlla di averla copiata per intero."}, status_code=401)
+    scope = {**request.scope, "headers": [(b"authorization", f"Bearer {key.strip()}".encode())]}
+    session = sess.new_session(role, caller_of(scope, settings), settings.session_hours)
+    log.info("web_login role=%s", role)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    _set_cookie(response, request, session)
+    return response
+
+
+@web.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = ""):
+    session, _ = current(request)
+    if not _check_csrf(request, session, csrf):
+        return _csrf_refused()
+    response = RedirectResponse("/login" if request.app.state.settings.api_key_roles else "/", status_code=303)
+    response.delete_cookie(sess.COOKIE, path="/")
+    return response
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _csrf_refused() -> JSONResponse:
+    return JSONResponse({"error": {"code": "forbidden", "message": "Modulo scaduto: ricarica la pagina e riprova."}},
+                        status_code=403)
+
+
+# ------------------------------------------------------------------------------------------- Cerca
+
+
+def _multi(request: Request, name: str) -> list[str]:
+    return [v.strip()[:200] for v in request.query_params.getlist(name) if v.strip()][:20]
+
+
+def _year(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) == 4 else None
+
+
+@web.get("/", response_class=HTMLResponse)
+def search_page(request: Request):
+    session, fresh = current(request)
+    svc: Services = services(request)
+    q = request.query_params.get("q", "").strip()[:500]
+    orgs, countries, themes, kinds = (_multi(request, n) for n in ("org", "country", "theme", "kind"))
+    year_from, year_to = _year(request.query_params.get("year_from")), _year(request.query_params.get("year_to"))
+    try:
+        page = max(1, min(int(request.query_params.get("page", "1")), 1000))
+    except ValueError:
+        page = 1
+    filters = Filters(organisations=orgs or None, countries=countries or None, themes=themes or None,
+                      year_from=year_from, year_to=year_to)
+    records = {r.doc_id: r for r in svc.store.documents()}
+    if q:
+        found = svc.searcher.search(q, k=FACET_POOL, filters=filters).hits
+        rows = [(records.get(h.doc_id), h) for h in found]
+    else:
+        rows = [(r, None) for r in sorted(records.values(), key=lambda r: r.title.lower())
+                if _matches(r, orgs, countries, themes, year_from, year_to)]
+    if kinds:
+        rows = [(r, h) for r, h in rows if r is not None and r.source_kind in kinds]
+    rows = [(r, h) for r, h in rows if r is not None]
+    facets = _facets([r for r, _ in rows])
+    pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
+    page = min(page, pages)
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    state = {"q": q, "org": orgs, "country": countries, "theme": themes, "kind": kinds,
+             "year_from": year_from or "", "year_to": year_to or ""}
+    context = {"title": f"Cerca: {q}" if q else "Cerca", "q": q, "state": state, "results": shown,
+               "total": len(rows), "capped": bool(q) and len(rows) >= FACET_POOL, "page": page, "pages": pages, "facets": facets,
+               "has_filters": bool(orgs or countries or themes or kinds or year_from or year_to),
+               "page_url": lambda n: "/?" + _query(state, page=n),
+               "without": lambda name, value: "/?" + _query(state, drop=(name, value)),
+               "doc_url": lambda doc_id, position=None: _doc_url(doc_id, position, q), "fid": _field_id}
+    if request.headers.get("hx-request") and request.headers.get("hx-target") == "corpo":
+        return _render(request, "_corpo.html", context, session, fresh)
+    return _render(request, "cerca.html", context, session, fresh)
+
+
+def _field_id(name: str, value: str) -> str:
+    """A stable id per filter value: htmx puts the focus back on it after swapping the filters."""
+    import hashlib
+
+    return f"f-{name}-{hashlib.sha1(value.encode()).hexdigest()[:10]}"
+
+
+def _matches(r: DocumentRecord, orgs, countries, themes, year_from, year_to) -> bool:
+    low = lambda xs: {x.lower() for x in xs}  # noqa: E731
+    if orgs and r.organisation.lower() not in low(orgs):
+        return False
+    if countries and not low(r.countries) & low(countries):
+        return False
+    if themes and not low(r.themes) & low(themes):
+        return False
+    if (year_from or year_to) and not any((year_from or 0) <= y <= (year_to or 9999) for y in r.years):
+        return False
+    return True
+
+
+def _facets(records: list[DocumentRecord]) -> dict[str, list[tuple[str, int]]]:
+    counts: dict[str, dict[str, int]] = {"org": {}, "country": {}, "theme": {}, "kind": {}, "year": {}}
+    for r in records:
+        for name, values in (("org", [r.organisation] if r.organisation else []), ("country", r.countries),
+                             ("theme", r.themes), ("kind", [r.source_kind] if r.source_kind else []),
+                             ("year", [str(y) for y in r.years])):
+            for v in set(values):
+                counts[name][v] = counts[name].get(v, 0) + 1
+    return {name: sorted(c.items(), key=lambda kv: (-kv[1], kv[0].lower()))[:15] for name, c in counts.items()}
+
+
+def _query(state: dict, page: int | None = None, drop: tuple[str, str] | None = None) -> str:
+    pairs: list[tuple[str, str]] = []
+    for name, value in state.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if v in ("", None) or (drop and drop[0] == name and str(v) == drop[1]):
+                continue
+            pairs.append((name, str(v)))
+    if page and page > 1:
+        pairs.append(("page", str(page)))
+    return urlencode(pairs)
+
+
+def _doc_url(doc_id: str, position: int | None, q: str = "") -> str:
+    params = {k: v for k, v in (("p", position), ("q", q)) if v not in (None, "")}
+    anchor = f"#p-{position}" if position is not None else ""
+    return f"/documenti/{doc_id}" + (f"?{urlencode(params)}" if params else "") + anchor
+
+
+# ---------------------------------------------------------------------------------------- Documento
+
+
+@web.get("/documenti/{doc_id}", response_class=HTMLResponse)
+def document_page(request: Request, doc_id: str, p: int | None = None, q: str = ""):
+    session, fresh = current(request)
+    svc: Services = services(request)
+    record = svc.store.get(doc_id)
+    if record is None:
+        return _render(request, "errore.html", {"title": "Documento non trovato",
+                                                 "message": f"Il documento «{doc_id}» non è nell'indice."},
+                       session, fresh, status=404)
+    q = q.strip()[:500]
+    passages = [{"position": s.position, "heading": s.meta.get("heading", ""),
+                 "html": mark_terms(s.content, q) if q and s.position == p else _escape(s.content),
+                 "hit": s.position == p} for s in svc.store.passages_of(doc_id)]
+    original = _original(svc, record)
+    return _render(request, "documento.html", {"title": record.title or doc_id, "doc": record,
+                                               "passages": passages, "hit": p, "q": q,
+                                               "original": original.name if original else None,
+                                               "updated": time.strftime("%d/%m/%Y %H:%M",
+                                                                        time.localtime(record.updated_at))},
+                   session, fresh)
+
+
+@web.get("/documenti/{doc_id}/originale")
+def document_original(request: Request, doc_id: str):
+    current(request)
+    svc: Services = services(request)
+    record = svc.store.get(doc_id)
+    path = _original(svc, record) if record else None
+    if path is None:
+        return JSONResponse({"error": {"code": "not_found", "message": "File originale non disponibile."}},
+                            status_code=404)
+    return FileResponse(path, filename=record.source_path.removeprefix("upload:") or path.name)
+
+
+def _original(svc: Services, record: DocumentRecord) -> Path | None:
+    if not record.source_path.startswith("upload:"):
+        return None
+    folder = svc.settings.data_dir / "uploads"
+    found = sorted(folder.glob(f"{record.doc_id}.*")) if folder.is_dir() else []
+    return found[0] if found else None
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+# ------------------------------------------------------------------------------------------- Chiedi
+
+
+@web.get("/chiedi", response_class=HTMLResponse)
+def ask_page(request: Request):
+    session, fresh = current(request)
+    return _render(request, "chiedi.html", {"title": "Chiedi"}, session, fresh)
+
+
+@web.post("/chiedi/stream")
+async def ask_stream(request: Request):
+    """The answer as Server-Sent Events (meta, delta…, citations, done), like /v1/ask/stream; JSON body
+    {question, conversation_id?}; the CSRF token in the X-CSRF-Token header."""
+    session, _ = current(request)
+    if not _check_csrf(request, session):
+        return _csrf_refused()
+    try:
+        body = json.loads(await request.body() or b"{}")
+        question = str(body.get("question", "")).strip()
+        cid = body.get("conversation_id") or None
+    except (ValueError, AttributeError):
+        question, cid = "", None
+    from ..api.models import clean_text
+
+    try:
+        question = clean_text(question, "la domanda").strip()
+    except ValueError as exc:
+        return JSONResponse({"error": {"code": "invalid_input", "message": f"{exc}."}}, status_code=422)
+    if not question or len(question) > 1000:
+        message = "Scrivi una domanda." if not question else "La domanda supera i 1000 caratteri."
+        return JSONResponse({"error": {"code": "invalid_input", "message": message}}, status_code=422)
+    svc: Services = services(request)
+    ans = await run_in_threadpool(svc.asker.ask, question, str(cid)[:128] if cid else None, None, session.caller)
+    svc.feedback.record_answer(ans.answer_id, ans.conversation_id, ans.question, ans.answer, ans.abstained,
+                               [c.passage_id for c in ans.citations])
+    citations = [{"n": c.n, "title": c.title or c.doc_id, "organisation": c.organisation, "quote": c.quote,
+                  "url": _doc_url(c.doc_id, int(c.passage_id.rsplit("#", 1)[1]))} for c in ans.citations]
+
+    def sse(event: str, data: dict) -> str:
+        return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    async def events():
+        yield sse("meta", {"conversation_id": ans.conversation_id, "answer_id": ans.answer_id,
+                           "abstained": ans.abstained, "searched": ans.resolved_query})
+        words = ans.answer.split(" ")
+        for i in range(0, len(words), 6):
+            yield sse("delta", {"text": " ".join(words[i : i + 6]) + (" " if i + 6 < len(words) else "")})
+        yield sse("citations", {"citations": citations})
+        yield sse("done", {"answer": ans.answer, "abstained": ans.abstained})
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@web.post("/chiedi/voto", response_class=HTMLResponse)
+def vote(request: Request, answer_id: Annotated[str, Form(max_length=64)], rating: Annotated[str, Form()],
+         csrf: Annotated[str, Form()] = ""):
+    session, _ = current(request)
+    if not _check_csrf(request, session, csrf):
+        return _csrf_refused()
+    svc: Services = services(request)
+    if rating not in ("up", "down") or not svc.feedback.has_answer(answer_id):
+        return HTMLResponse('<p class="nota" role="status">Risposta non più disponibile.</p>')
+    svc.feedback.add(answer_id, rating, None, caller=session.caller)
+    return HTMLResponse('<p class="nota" role="status">Grazie per il riscontro!</p>')
+
+
+@web.post("/chiedi/nuova")
+def new_conversation(request: Request):
+    session, _ = current(request)
+    if not _check_csrf(request, session):
+        return _csrf_refused()
+    try:
+        cid = (json.loads(request.query_params.get("c", '""')) if False else request.query_params.get("c", ""))
+    except ValueError:
+        cid = ""
+    if cid:
+        services(request).asker.conversations.reset(cid, session.caller)
+    return JSONResponse({"ok": True})
+
+
+# ----------------------------------------------------------------------------------------- Gestione
+
+
+@web.get("/gestione", response_class=HTMLResponse)
+def admin_page(request: Request):
+    session, fresh = current(request, need_admin=True)
+    svc: Services = services(request)
+    docs = sorted(svc.store.documents(), key=lambda r: -r.updated_at)
+    total, feedback = svc.feedback.list(50, 0)
+    last = max((r.updated_at for r in docs), default=0)
+    status = {"documents": len(docs), "passages": sum(r.passages for r in docs),
+              "updated": time.strftime("%d/%m/%Y %H:%M", time.localtime(last)) if last else "—"}
+    return _render(request, "gestione.html", {
+        "title": "Gestione", "docs": docs, "feedback": feedback, "feedback_total": total, "status": status,
+        "max_mb": svc.settings.max_upload_mb,
+        "fmt_time": lambda t: time.strftime("%d/%m/%Y %H:%M", time.localtime(t))}, session, fresh)
+
+
+@web.post("/gestione/carica")
+async def admin_upload(request: Request):
+    """One file per request (the page sends each file on its own, with its own progress); the same checks
+    and job as POST /v1/documents."""
+    session, _ = current(request, need_admin=True)
+    if not _check_csrf(request, session):
+        return _csrf_refused()
+    from ..api.routes import accept_upload
+
+    svc: Services = services(request)
+    form = await request.form(max_files=1, max_fields=20)
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        return JSONResponse({"error": {"code": "invalid_input", "message": "Nessun file scelto."}}, status_code=422)
+    limit = int(svc.settings.max_upload_mb * 1024 * 1024)
+    data = await upload.read(limit + 1)
+    fields = {k: (str(form.get(k)) or None) if form.get(k) is not None else None
+              for k in ("title", "organisation", "source_kind", "countries", "themes", "years")}
+    for key, cap in (("title", 300), ("organisation", 200), ("source_kind", 100), ("countries", 500),
+                     ("themes", 500), ("years", 200)):
+        if fields[key] and len(fields[key]) > cap:
+            return JSONResponse({"error": {"code": "invalid_input",
+                                           "message": f"Il campo {key} supera i {cap} caratteri."}}, status_code=422)
+    replace = str(form.get("replace", "")).lower() in ("true", "1", "on")
+    return await run_in_threadpool(accept_upload, svc, session.caller, upload.filename or "", data, fields, replace)
+
+
+@web.get("/gestione/lavori/{job_id}")
+def admin_job(request: Request, job_id: str):
+    session, _ = current(request, need_admin=True)
+    from ..api.convert import job_out
+
+    job = services(request).jobs.get(job_id)
+    if job is None or job.owner != session.caller:
+        return JSONResponse({"error": {"code": "not_found", "message": "Caricamento non trovato."}}, status_code=404)
+    return JSONResponse(job_out(job).model_dump())
+
+
+@web.post("/gestione/elimina/{doc_id}", response_class=HTMLResponse)
+def admin_delete(request: Request, doc_id: str, csrf: Annotated[str, Form()] = ""):
+    session, _ = current(request, need_admin=True)
+    if not _check_csrf(request, session, csrf):
+        return _csrf_refused()
+    svc: Services = services(request)
+    if not svc.store.delete_document(doc_id):
+        return HTMLResponse(f'<td colspan="5" role="status">Documento «{_escape(doc_id)}» già rimosso.</td>')
+    log.info("web_deleted doc_id=%s", doc_id)
+    return HTMLResponse(f'<td colspan="5" role="status">Documento «{_escape(doc_id)}» eliminato.</td>')
+
+
+@web.get("/gestione/riscontri.csv")
+def feedback_csv(request: Request):
+    current(request, need_admin=True)
+    total, rows = services(request).feedback.list(100_000, 0)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "answer_id", "voto", "commento", "data", "domanda", "risposta"])
+    for r in rows:
+        writer.writerow([r.id, r.answer_id, r.rating, r.comment or "", time.strftime("%Y-%m-%d %H:%M",
+                         time.localtime(r.created_at)), r.question or "", r.answer or ""])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="riscontri.csv"'})
