@@ -254,3 +254,20 @@ def test_zz_axe_results_are_recorded():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(AXE_RESULTS, indent=1, ensure_ascii=False), encoding="utf-8")
     assert set(AXE_RESULTS) >= {"login", "cerca", "documento", "chiedi", "gestione"}
+
+
+def test_open_mode_pages_work_without_login(browser, corpus_store, tmp_path):
+    settings = make_settings(tmp_path)  # no keys: the pages are open, as the API is (loopback only)
+    with LiveServer(create_app(settings, store=corpus_store)) as server:
+        context = browser.new_context(locale="it-IT")
+        page = context.new_page()
+        page.goto(server.url + "/?q=acquedotto+Oujda")
+        assert "/login" not in page.url and page.locator(".risultato").count() >= 1
+        assert page.get_by_role("button", name="Esci").count() == 0
+        page.goto(server.url + "/chiedi")
+        page.get_by_label("La tua domanda").fill("Chi guida il progetto sulle acque reflue in Palestina?")
+        page.get_by_role("button", name="Chiedi", exact=True).click()
+        page.locator(".scambio .fonti a").first.wait_for()
+        assert "Prato" in page.locator(".scambio .risposta").inner_text()
+        assert page.goto(server.url + "/gestione").status == 200
+        context.close()
