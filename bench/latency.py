@@ -108,7 +108,7 @@ def index_squad() -> dict[str, str]:
     store, _ = open_dataset_store(SQUAD, Settings(data_dir=ROOT / "data"))
     try:
         return {"ASSISTANT_DATA_DIR": str(store.settings.data_dir), "ASSISTANT_COLLECTION": store.collection,
-                "ASSISTANT_API_KEYS": ""}
+                "ASSISTANT_API_KEYS": "", "ASSISTANT_RATE_LIMIT_PER_MINUTE": "0"}
     finally:
         store.close()
 
@@ -122,7 +122,7 @@ def main() -> int:
     rows: list[dict] = []
 
     corpus_dir = ROOT / "data" / "bench-corpus"
-    env = {"ASSISTANT_DATA_DIR": str(corpus_dir), "ASSISTANT_API_KEYS": ""}
+    env = {"ASSISTANT_DATA_DIR": str(corpus_dir), "ASSISTANT_API_KEYS": "", "ASSISTANT_RATE_LIMIT_PER_MINUTE": "0"}
     subprocess.run([*py, "ingest", str(ROOT / "corpus"), "--sync"], cwd=ROOT, env={**os.environ, **env},
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "questions.jsonl").open(encoding="utf-8")]

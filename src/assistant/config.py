@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = 20.0
     max_json_kb: int = 64  # any other request body
     allow_open_network: bool = False  # serve without keys on a non-loopback address (and accept any Host)
-    rate_limit_per_minute: int = 120  # per API key (per client address in open mode); 0 turns it off
+    rate_limit_per_minute: int = 600  # per API key (per client address in open mode); 0 turns it off
     body_timeout_seconds: float = 15.0  # a body that stalls longer between chunks gets 408
     header_timeout_seconds: float = 10.0  # a connection that has not sent its headers by then is closed
     # uploads: what one document may expand to
