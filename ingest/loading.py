@@ -10,6 +10,8 @@ from pathlib import Path
 from haystack import Document
 from haystack.dataclasses import ByteStream
 
+from assistant.text import CONTROL_CHARS
+
 SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
              ".pdf": "pdf", ".docx": "docx"}
 
@@ -36,7 +38,6 @@ class Limits:
 # Binary formats that arrive with a text extension ("report.txt" that is really a PDF).
 _MAGIC = [(b"%PDF-", "PDF"), (b"PK\x03\x04", "ZIP/DOCX"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"),
           (b"\xff\xd8\xff", "JPEG"), (b"\xd0\xcf\x11\xe0", "Office (OLE)"), (b"\x7fELF", "ELF")]
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -76,7 +77,7 @@ def decode_text(data: bytes) -> str:
             raise LoadError(f"the content is {kind}, not text: give the file its real extension")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return _CONTROL.sub("", data.decode("utf-16"))
+            return CONTROL_CHARS.sub("", data.decode("utf-16"))
         except UnicodeDecodeError as exc:
             raise LoadError("invalid UTF-16 text") from exc
     head = data[:8192]
@@ -85,7 +86,7 @@ def decode_text(data: bytes) -> str:
     if controls > 0.05 * len(head):  # a stray NUL in a text is dropped; many control bytes mean binary
         raise LoadError("binary content, not text")
     try:
-        return _CONTROL.sub("", data.decode("utf-8-sig"))
+        return CONTROL_CHARS.sub("", data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         pass
     try:
@@ -95,7 +96,7 @@ def decode_text(data: bytes) -> str:
     printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
     if printable < 0.95 * len(text):
         raise LoadError("binary content, not text")
-    return _CONTROL.sub("", text)
+    return CONTROL_CHARS.sub("", text)
 
 
 def check_docx(data: bytes, limits: Limits) -> None:
@@ -228,7 +229,7 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
         raise LoadError("no text found in the file" if kind != "pdf" else "no text layer in the PDF (scanned?)")
     if len(text) > limits.max_chars:
         raise TooLarge(f"the text is longer than {limits.max_chars:,} characters")
-    return Loaded(text=_CONTROL.sub("", text), kind=kind)
+    return Loaded(text=CONTROL_CHARS.sub("", text), kind=kind)
 
 
 _LINE_END = (".", ";", ":", "!", "?")

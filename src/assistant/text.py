@@ -20,6 +20,9 @@ _EXTRA_STOP = {
     "po", "l", "d", "un", "dell", "dall", "nell", "sull", "all", "quell", "quest", "c", "s", "n",
 }
 
+# C0 control characters but tab, newline, carriage return: a NUL would cut an embedding there.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:

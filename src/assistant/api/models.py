@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+from ..text import CONTROL_CHARS
+
 
 
 class Strict(BaseModel):
@@ -24,7 +24,7 @@ def clean_text(value: str, what: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError(f"{what} contiene caratteri non validi") from None
-    return _CONTROL.sub(" ", value)
+    return CONTROL_CHARS.sub(" ", value)
 
 
 class SearchFilters(Strict):

@@ -394,10 +394,7 @@ def new_conversation(request: Request):
     session, _ = current(request)
     if not _check_csrf(request, session):
         return _csrf_refused()
-    try:
-        cid = (json.loads(request.query_params.get("c", '""')) if False else request.query_params.get("c", ""))
-    except ValueError:
-        cid = ""
+    cid = request.query_params.get("c", "")[:128]
     if cid:
         services(request).asker.conversations.reset(cid, session.caller)
     return JSONResponse({"ok": True})
