@@ -17,7 +17,12 @@ SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html"
 
 
 class LoadError(ValueError):
-    """A file that cannot be turned into text; the message says why, in one line."""
+    """A file that cannot be turned into text; the message says why, in one line (English, for logs and the
+    CLI); `italian` says it to the people who uploaded the file."""
+
+    def __init__(self, message: str, italian: str | None = None) -> None:
+        super().__init__(message)
+        self.italian = italian or "il file non è leggibile"
 
 
 class TooLarge(LoadError):
@@ -61,7 +66,8 @@ def safe_doc_id(filename: str) -> str:
                   if unicodedata.category(c) not in ("Cf", "Cc", "Co", "Cs"))
     out = re.sub(r"_+", "_", out).strip("._-")[:100]
     if not out:
-        raise LoadError(f"the file name '{filename}' gives no usable document id")
+        raise LoadError(f"the file name '{filename}' gives no usable document id",
+                        "dal nome del file non si ricava un identificativo: rinominalo")
     return out
 
 
@@ -74,17 +80,18 @@ def decode_text(data: bytes) -> str:
     binary content is refused, control characters (NUL…) are dropped."""
     for magic, kind in _MAGIC:
         if data.startswith(magic):
-            raise LoadError(f"the content is {kind}, not text: give the file its real extension")
+            raise LoadError(f"the content is {kind}, not text: give the file its real extension",
+                            f"il contenuto è {kind}, non testo: dai al file la sua vera estensione")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return CONTROL_CHARS.sub("", data.decode("utf-16"))
         except UnicodeDecodeError as exc:
-            raise LoadError("invalid UTF-16 text") from exc
+            raise LoadError("invalid UTF-16 text", "testo UTF-16 non valido") from exc
     head = data[:8192]
     controls = sum(head.count(bytes([c])) for c in (*range(0, 9), 11, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
                                                     24, 25, 26, 27, 28, 29, 30, 31))
     if controls > 0.05 * len(head):  # a stray NUL in a text is dropped; many control bytes mean binary
-        raise LoadError("binary content, not text")
+        raise LoadError("binary content, not text", "contenuto binario, non testo")
     try:
         return CONTROL_CHARS.sub("", data.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -95,7 +102,7 @@ def decode_text(data: bytes) -> str:
         text = data.decode("latin-1")
     printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
     if printable < 0.95 * len(text):
-        raise LoadError("binary content, not text")
+        raise LoadError("binary content, not text", "contenuto binario, non testo")
     return CONTROL_CHARS.sub("", text)
 
 
@@ -108,10 +115,11 @@ def check_docx(data: bytes, limits: Limits) -> None:
     try:
         archive = zipfile.ZipFile(BytesIO(data))
     except zipfile.BadZipFile as exc:
-        raise LoadError("not a valid .docx (zip) file") from exc
+        raise LoadError("not a valid .docx (zip) file", "non è un file .docx valido") from exc
     members = archive.infolist()
     if len(members) > limits.max_zip_members:
-        raise TooLarge(f"the .docx holds {len(members)} parts (limit {limits.max_zip_members})")
+        raise TooLarge(f"the .docx holds {len(members)} parts (limit {limits.max_zip_members})",
+                       f"il .docx contiene {len(members)} parti (massimo {limits.max_zip_members})")
     total = tags = 0
     try:
         for info in members:
@@ -121,11 +129,13 @@ def check_docx(data: bytes, limits: Limits) -> None:
                     if info.filename.endswith(".xml"):
                         tags += chunk.count(b"<")
                     if total > limits.max_uncompressed_bytes:
-                        raise TooLarge(f"the .docx expands to more than {limits.max_uncompressed_bytes >> 20} MB")
+                        raise TooLarge(f"the .docx expands to more than {limits.max_uncompressed_bytes >> 20} MB",
+                                       f"il .docx estratto supera {limits.max_uncompressed_bytes >> 20} MB")
                     if tags > limits.max_xml_elements:
-                        raise TooLarge(f"the .docx holds more than {limits.max_xml_elements:,} XML elements")
+                        raise TooLarge(f"the .docx holds more than {limits.max_xml_elements:,} XML elements",
+                                       f"il .docx contiene più di {limits.max_xml_elements:,} elementi XML")
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
-        raise LoadError(f"damaged .docx: {exc}") from exc
+        raise LoadError(f"damaged .docx: {exc}", "il file .docx è danneggiato") from exc
 
 
 def check_pdf(data: bytes, limits: Limits) -> None:
@@ -136,9 +146,10 @@ def check_pdf(data: bytes, limits: Limits) -> None:
     try:
         pages = len(PdfReader(BytesIO(data)).pages)
     except Exception as exc:  # noqa: BLE001 - any parser failure is this file's failure
-        raise LoadError(f"cannot read pdf: {_short(str(exc))}") from exc
+        raise LoadError(f"cannot read pdf: {_short(str(exc))}", "il PDF non è leggibile") from exc
     if pages > limits.max_pdf_pages:
-        raise TooLarge(f"the PDF has {pages} pages (limit {limits.max_pdf_pages})")
+        raise TooLarge(f"the PDF has {pages} pages (limit {limits.max_pdf_pages})",
+                       f"il PDF ha {pages} pagine (massimo {limits.max_pdf_pages})")
 
 
 class _Capture(logging.Handler):
@@ -176,13 +187,14 @@ def precheck(data: bytes, name: str, limits: Limits | None = None) -> None:
     limits = limits or Limits()
     kind = SUPPORTED.get(Path(name).suffix.lower())
     if kind is None:
-        raise LoadError(f"unsupported file type '{Path(name).suffix or name}'")
+        raise LoadError(f"unsupported file type '{Path(name).suffix or name}'", "tipo di file non supportato")
     if not data.strip():
-        raise LoadError("empty file")
+        raise LoadError("empty file", "il file è vuoto")
     if kind in ("text", "markdown", "html"):
         text = decode_text(data)
         if kind == "html" and text.count("<") > limits.max_xml_elements:
-            raise TooLarge(f"the page holds more than {limits.max_xml_elements:,} HTML elements")
+            raise TooLarge(f"the page holds more than {limits.max_xml_elements:,} HTML elements",
+                           f"la pagina contiene più di {limits.max_xml_elements:,} elementi HTML")
     elif kind == "docx":
         check_docx(data, limits)
     else:
@@ -195,9 +207,10 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
     suffix = Path(name).suffix.lower()
     kind = SUPPORTED.get(suffix)
     if kind is None:
-        raise LoadError(f"unsupported file type '{suffix or name}' (supported: {', '.join(sorted(SUPPORTED))})")
+        raise LoadError(f"unsupported file type '{suffix or name}' (supported: {', '.join(sorted(SUPPORTED))})",
+                        "tipo di file non supportato")
     if not data.strip():
-        raise LoadError("empty file")
+        raise LoadError("empty file", "il file è vuoto")
     meta = {"file_path": name}
     if kind in ("text", "markdown"):
         text = decode_text(data)
@@ -205,7 +218,8 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
     elif kind == "html":
         page = decode_text(data)
         if page.count("<") > limits.max_xml_elements:
-            raise TooLarge(f"the page holds more than {limits.max_xml_elements:,} HTML elements")
+            raise TooLarge(f"the page holds more than {limits.max_xml_elements:,} HTML elements",
+                           f"la pagina contiene più di {limits.max_xml_elements:,} elementi HTML")
         source = ByteStream(data=page.encode("utf-8"), meta=meta)
     else:
         (check_docx if kind == "docx" else check_pdf)(data, limits)
@@ -216,7 +230,7 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
     try:
         docs: list[Document] = _converter(kind).run(sources=[source])["documents"]
     except Exception as exc:  # noqa: BLE001 - a converter crash is this file's failure, not the run's
-        raise LoadError(f"cannot read {kind}: {exc}") from exc
+        raise LoadError(f"cannot read {kind}: {exc}", f"il file {kind} non è leggibile") from exc
     finally:
         root.removeHandler(capture)
     text = "\n".join(d.content or "" for d in docs).strip()
@@ -224,11 +238,13 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
         text = unwrap_lines(text)
     if not docs:
         reason = capture.messages[-1] if capture.messages else "converter produced nothing"
-        raise LoadError(f"cannot read {kind}: {_short(reason)}")
+        raise LoadError(f"cannot read {kind}: {_short(reason)}", f"il file {kind} non è leggibile")
     if not text:
-        raise LoadError("no text found in the file" if kind != "pdf" else "no text layer in the PDF (scanned?)")
+        raise LoadError("no text found in the file" if kind != "pdf" else "no text layer in the PDF (scanned?)",
+                        "nel file non c'è testo" if kind != "pdf" else "il PDF non ha testo (è una scansione?)")
     if len(text) > limits.max_chars:
-        raise TooLarge(f"the text is longer than {limits.max_chars:,} characters")
+        raise TooLarge(f"the text is longer than {limits.max_chars:,} characters",
+                       f"il testo supera {limits.max_chars:,} caratteri")
     return Loaded(text=CONTROL_CHARS.sub("", text), kind=kind)
 
 
@@ -262,7 +278,7 @@ def load_file(path: Path) -> Loaded:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise LoadError(f"cannot open: {exc.strerror or exc}") from exc
+        raise LoadError(f"cannot open: {exc.strerror or exc}", "il file non si apre") from exc
     return load_bytes(data, path.name)
 
 

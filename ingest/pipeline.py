@@ -201,17 +201,19 @@ class Ingestor:
         loaded = load_bytes(data, name, self.limits)
         words = len(loaded.text.split())
         if words > self.settings.max_document_words:
-            raise TooLarge(f"{words:,} words: the limit is {self.settings.max_document_words:,} per document")
+            raise TooLarge(f"{words:,} words: the limit is {self.settings.max_document_words:,} per document",
+                           f"{words:,} parole: il massimo è {self.settings.max_document_words:,} per documento")
         # The title is read from the cleaned text: a page saved as Markdown may open with its menu.
         passage_meta = document_meta(doc_id, clean_text(loaded.text), meta, source or name)
         progress("indicizzazione")
         result = self.pipeline.run({"clean": {"documents": [Document(content=loaded.text, meta=passage_meta)]}})
         passages: list[Document] = result["sentences"]["documents"]
         if not passages:
-            raise LoadError("no text left after cleaning")
+            raise LoadError("no text left after cleaning", "dopo la pulizia non resta testo")
         if len(passages) > self.settings.max_document_passages:
             raise TooLarge(f"{len(passages):,} passages: the limit is {self.settings.max_document_passages:,} "
-                           "per document")
+                           "per document", f"{len(passages):,} passaggi: il massimo è "
+                           f"{self.settings.max_document_passages:,} per documento")
         # The opening of a document says whose and where it is; answerability checks read it with every passage.
         lead = " ".join((passages[0].content or "").split()[:LEAD_WORDS])
         passages = [replace(d, meta={**d.meta, "lead": lead}) for d in passages]

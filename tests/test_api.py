@@ -244,7 +244,8 @@ def test_rejected_uploads_leave_the_index_unchanged(admin_api, tmp_path):
     # a corrupt file replacing an indexed document does not touch the indexed version
     r = client.post("/v1/documents", headers=H_ADMIN,
                     files={"file": ("003_0fefe2eb825e6ecf.txt", b"\x00\x01binario", "text/plain")})
-    assert r.status_code == 422 and "binary" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "binario" in r.json()["error"]["message"]
+    assert "binary" in r.json()["error"]["details"][0]["message"]  # the English reason rides along
     r = client.post("/v1/documents", headers=H_ADMIN, files={"file": ("vuoto.txt", b"", "text/plain")})
     assert r.status_code == 422
     assert ({(r.doc_id, r.version) for r in store.documents()}, store.count_passages()) == before

@@ -120,7 +120,7 @@ def test_mislabelled_binary_is_refused_at_once(writable_api, tmp_path):
     pdf = make_pdf(tmp_path / "vero.pdf", ["Un PDF con il nome sbagliato."]).read_bytes()
     t = time.perf_counter()
     r = client.post("/v1/documents", headers=HA, files={"file": ("finto.txt", pdf, "text/plain")})
-    assert r.status_code == 422 and "PDF" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "il contenuto è PDF" in r.json()["error"]["message"]
     assert time.perf_counter() - t < 5
 
 

@@ -189,7 +189,7 @@ def test_admin_uploads_two_files_one_bad(browser, site, tmp_path):
     page.locator(".caricamenti li.errore").wait_for()
     page.locator(".caricamenti li.fatto").wait_for(timeout=120_000)
     error = page.locator(".caricamenti li.errore").inner_text()
-    assert "finto.txt" in error and "PDF" in error and "Errore" in error
+    assert "finto.txt" in error and "il contenuto è PDF, non testo" in error and "Errore" in error
     assert "vinci-kukes.txt" in page.locator(".caricamenti li.fatto").inner_text()
     _axe(page, "gestione")
     _shot(page, "gestione")

@@ -97,9 +97,9 @@ def upload_runner(svc: Services) -> JobRunner:
 
     def classify(exc: BaseException) -> tuple[int, str] | None:
         if isinstance(exc, TooLarge):
-            return 413, f"Il documento è troppo grande: {exc}."
+            return 413, f"Il documento è troppo grande: {exc.italian} ({exc})."
         if isinstance(exc, LoadError):
-            return 422, f"Impossibile indicizzare il file: {exc}."
+            return 422, f"Impossibile indicizzare il file: {exc.italian} ({exc})."
         if isinstance(exc, StoreUnavailable):
             return 503, "L'archivio dei documenti non è raggiungibile, riprova tra poco."
         return None

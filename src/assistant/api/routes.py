@@ -175,9 +175,11 @@ def accept_upload(svc, caller: str, filename: str, data: bytes, fields: dict, re
         doc_id = safe_doc_id(name)
         precheck(data, name, svc.ingestor.limits)  # bombs and mislabelled files are refused now, not later
     except TooLarge as exc:
-        return error_response(413, f"Il file '{name}' è troppo grande una volta estratto: {exc}.")
+        return error_response(413, f"Il file '{name}' è troppo grande una volta estratto: {exc.italian}.",
+                              [{"field": "file", "message": str(exc), "type": "too_large"}])
     except LoadError as exc:
-        return error_response(422, f"Impossibile indicizzare '{name}': {exc}.")
+        return error_response(422, f"Impossibile indicizzare '{name}': {exc.italian}.",
+                              [{"field": "file", "message": str(exc), "type": "unreadable"}])
     current = svc.store.get(doc_id)
     source = f"upload:{name}"
     if current is not None and current.source_path != source and not replace:

@@ -65,7 +65,8 @@
       if (j.state === "done") {
         r.bar.value = 100;
         r.li.classList.add("fatto");
-        r.state.textContent = "indicizzato: " + (j.document ? j.document.passages + " passaggi" : "");
+        const n = j.document ? j.document.passages : 0;
+        r.state.textContent = "indicizzato: " + n + (n === 1 ? " passaggio" : " passaggi");
         const a = document.createElement("a");
         a.href = "/documenti/" + encodeURIComponent(j.doc_id);
         a.textContent = " apri";
