@@ -106,6 +106,16 @@ class Settings(BaseSettings):
             roles[key.strip()] = (role.strip() or "read").lower()
         return roles
 
+    def role_of(self, key: str) -> str | None:
+        """The role of an API key, compared in constant time against every configured key; None if unknown."""
+        import hmac
+
+        found = None
+        for known, role in self.api_key_roles.items():
+            if hmac.compare_digest(key.encode(), known.encode()):
+                found = role
+        return found if key else None
+
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

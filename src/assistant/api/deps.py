@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -66,11 +65,7 @@ def require(role: str):
         if creds is None or not creds.credentials:
             raise HTTPException(401, "Chiave API mancante: usa l'header Authorization: Bearer <chiave>.",
                                 headers={"WWW-Authenticate": "Bearer"})
-        given = creds.credentials.encode()
-        found: str | None = None
-        for key, key_role in keys.items():
-            if hmac.compare_digest(given, key.encode()):
-                found = key_role
+        found = request.app.state.settings.role_of(creds.credentials)
         if found is None:
             raise HTTPException(401, "Chiave API non valida.", headers={"WWW-Authenticate": "Bearer"})
         if _ROLE_RANK.get(found, 0) < _ROLE_RANK[role]:

@@ -133,6 +133,10 @@ def get_document(doc_id: str, svc: ServicesDep) -> DocumentDetail:
     return DocumentDetail(**document_out(rec).model_dump(), passage_texts=texts)
 
 
+# An upload's metadata fields and their longest value, for the API form and the web app's Gestione page.
+UPLOAD_FIELDS = {"title": 300, "organisation": 200, "source_kind": 100, "countries": 500, "themes": 500, "years": 200}
+
+
 @v1.post("/documents", response_model=JobOut, status_code=202, dependencies=[AdminRole],
          tags=["documents"], responses={409: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
                                         415: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
@@ -141,12 +145,13 @@ def upload_document(
     svc: ServicesDep,
     request: Request,
     file: Annotated[UploadFile, File()],
-    title: Annotated[str | None, Form(max_length=300)] = None,
-    organisation: Annotated[str | None, Form(max_length=200)] = None,
-    source_kind: Annotated[str | None, Form(max_length=100)] = None,
-    countries: Annotated[str | None, Form(max_length=500, description="comma-separated")] = None,
-    themes: Annotated[str | None, Form(max_length=500, description="comma-separated")] = None,
-    years: Annotated[str | None, Form(max_length=200, description="comma-separated, e.g. 2021,2022")] = None,
+    title: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["title"])] = None,
+    organisation: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["organisation"])] = None,
+    source_kind: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["source_kind"])] = None,
+    countries: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["countries"], description="comma-separated")] = None,
+    themes: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["themes"], description="comma-separated")] = None,
+    years: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["years"],
+                                      description="comma-separated, e.g. 2021,2022")] = None,
     replace: Annotated[bool, Form(description="replace a document with the same id from another source")] = False,
 ):
     limit = int(svc.settings.max_upload_mb * 1024 * 1024)

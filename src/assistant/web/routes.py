@@ -8,7 +8,9 @@ of a bearer key.
 from __future__ import annotations
 
 import csv
+import hashlib
 import hmac
+import html
 import io
 import json
 import logging
@@ -25,7 +27,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.templating import Jinja2Templates
 
 from ..api.deps import Services, services
-from ..api.guards import caller_of
+from ..api.guards import caller_of, key_caller
 from ..store import DocumentRecord, Filters
 from ..text import mark_terms
 from . import session as sess
@@ -135,17 +137,13 @@ def login_page(request: Request, next: str = "/"):
 def login(request: Request, key: Annotated[str, Form(max_length=500)] = "",
           next: Annotated[str, Form(max_length=500)] = "/"):
     settings = request.app.state.settings
-    role = None
-    for known, known_role in settings.api_key_roles.items():
-        if hmac.compare_digest(key.strip().encode(), known.encode()):
-            role = known_role
+    role = settings.role_of(key.strip())
     if role is None:
         log.info("web_login_failed")
         return templates.TemplateResponse(request, "login.html", {
             "request": request, "next": _safe_next(next), "session": None,
             "error": "Chiave non valida. Controlla di averla copiata per intero."}, status_code=401)
-    scope = {**request.scope, "headers": [(b"authorization", f"Bearer {key.strip()}".encode())]}
-    session = sess.new_session(role, caller_of(scope, settings), settings.session_hours)
+    session = sess.new_session(role, key_caller(key.strip()), settings.session_hours)
     log.info("web_login role=%s", role)
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_cookie(response, request, session)
@@ -224,8 +222,6 @@ def search_page(request: Request):
 
 def _field_id(name: str, value: str) -> str:
     """A stable id per filter value: htmx puts the focus back on it after swapping the filters."""
-    import hashlib
-
     return f"f-{name}-{hashlib.sha1(value.encode()).hexdigest()[:10]}"
 
 
@@ -286,7 +282,7 @@ def document_page(request: Request, doc_id: str, p: int | None = None, q: str = 
                        session, fresh, status=404)
     q = q.strip()[:500]
     passages = [{"position": s.position, "heading": s.meta.get("heading", ""),
-                 "html": mark_terms(s.content, q) if q and s.position == p else _escape(s.content),
+                 "html": mark_terms(s.content, q) if q and s.position == p else html.escape(s.content),
                  "hit": s.position == p} for s in svc.store.passages_of(doc_id)]
     original = _original(svc, record)
     return _render(request, "documento.html", {"title": record.title or doc_id, "doc": record,
@@ -315,12 +311,6 @@ def _original(svc: Services, record: DocumentRecord) -> Path | None:
     folder = svc.settings.data_dir / "uploads"
     found = sorted(folder.glob(f"{record.doc_id}.*")) if folder.is_dir() else []
     return found[0] if found else None
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 # ------------------------------------------------------------------------------------------- Chiedi
@@ -425,7 +415,7 @@ async def admin_upload(request: Request):
     session, _ = current(request, need_admin=True)
     if not _check_csrf(request, session):
         return _csrf_refused()
-    from ..api.routes import accept_upload
+    from ..api.routes import UPLOAD_FIELDS, accept_upload
 
     svc: Services = services(request)
     form = await request.form(max_files=1, max_fields=20)
@@ -434,10 +424,8 @@ async def admin_upload(request: Request):
         return JSONResponse({"error": {"code": "invalid_input", "message": "Nessun file scelto."}}, status_code=422)
     limit = int(svc.settings.max_upload_mb * 1024 * 1024)
     data = await upload.read(limit + 1)
-    fields = {k: (str(form.get(k)) or None) if form.get(k) is not None else None
-              for k in ("title", "organisation", "source_kind", "countries", "themes", "years")}
-    for key, cap in (("title", 300), ("organisation", 200), ("source_kind", 100), ("countries", 500),
-                     ("themes", 500), ("years", 200)):
+    fields = {k: (str(form.get(k)) or None) if form.get(k) is not None else None for k in UPLOAD_FIELDS}
+    for key, cap in UPLOAD_FIELDS.items():
         if fields[key] and len(fields[key]) > cap:
             return JSONResponse({"error": {"code": "invalid_input",
                                            "message": f"Il campo {key} supera i {cap} caratteri."}}, status_code=422)
@@ -463,9 +451,9 @@ def admin_delete(request: Request, doc_id: str, csrf: Annotated[str, Form()] = "
         return _csrf_refused()
     svc: Services = services(request)
     if not svc.store.delete_document(doc_id):
-        return HTMLResponse(f'<td colspan="5" role="status">Documento «{_escape(doc_id)}» già rimosso.</td>')
+        return HTMLResponse(f'<td colspan="5" role="status">Documento «{html.escape(doc_id)}» già rimosso.</td>')
     log.info("web_deleted doc_id=%s", doc_id)
-    return HTMLResponse(f'<td colspan="5" role="status">Documento «{_escape(doc_id)}» eliminato.</td>')
+    return HTMLResponse(f'<td colspan="5" role="status">Documento «{html.escape(doc_id)}» eliminato.</td>')
 
 
 @web.get("/gestione/riscontri.csv")
