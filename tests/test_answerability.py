@@ -28,6 +28,24 @@ def test_adjectives_and_demonyms_map_to_places():
         assert ("place", place) in _kinds(question), question
 
 
+def test_place_adjectives_match_whole_forms_not_stems():
+    # "campano" and "campo" share a stem; "liberiano" and "liberare" too: neither common word names a place.
+    assert _kinds("Perché hanno abbassato il campo?") == []
+    assert _kinds("Chi voleva liberare le anime?") == []
+    [campania] = constraints_of("Quali progetti campani ci sono?")
+    assert campania.text == "Campania"
+    assert Evidence.of("le cooperative campane").has(campania)
+    assert not Evidence.of("un campo sportivo").has(campania)
+    [germany] = constraints_of("Quali aziende tedesche partecipano?")
+    assert Evidence.of("un partner tedesco").has(germany)
+
+
+def test_a_role_is_a_noun_after_a_determiner_not_an_adjective():
+    assert [k for k, _ in _kinds("Chi è il responsabile del progetto?")] == ["role"]
+    assert _kinds("Chi si è reso responsabile delle violenze?") == []
+    assert ("role", "mayor") in _kinds("Who is the mayor of Sfax?")
+
+
 def test_organisations_roles_and_years_are_constraints():
     assert ("organisation", "Comune di Pesaro") in _kinds("Quanto ha speso il Comune di Pesaro nel 2021?")
     assert ("year", "2021") in _kinds("Quanto ha speso il Comune di Pesaro nel 2021?")

@@ -32,7 +32,7 @@ def norm(token: str) -> str:
 class Place:
     name: str
     forms: list[tuple[str, ...]]  # token sequences: the name, the English name
-    adjective_stems: set[str]
+    adjective_forms: set[str]  # every inflection of its adjectives: umbro, umbra, umbri, umbre
 
 
 @dataclass
@@ -44,6 +44,7 @@ class Vocab:
     role_index: dict[tuple[str, ...], str]
     generic: set[str]
     org_types: list[tuple[str, ...]]
+    role_determiners: set[str]
 
 
 def _tokens(text: str) -> list[str]:
@@ -60,7 +61,7 @@ def vocab() -> Vocab:
     by_adjective: dict[str, list[Place]] = {}
     for row in places_raw:
         forms = {tuple(_tokens(row["name"])), tuple(_tokens(row["en"]))}
-        adjs = {stem(t) for a in row["adjectives"] for t in _tokens(a)}
+        adjs = {f for a in row["adjectives"] for t in _tokens(a) for f in inflections(t)}
         place = Place(row["name"], sorted(forms), adjs)
         places.append(place)
         for form in forms:
@@ -72,7 +73,7 @@ def vocab() -> Vocab:
     roles = {k: [tuple(_tokens(f)) for f in forms] for k, forms in words_raw["roles"].items()}
     role_index = {form: k for k, forms in roles.items() for form in forms}
     return Vocab(places, by_first, by_adjective, roles, role_index, {norm(w) for w in words_raw["generic"]},
-                 [tuple(_tokens(t)) for t in words_raw["org_types"]])
+                 [tuple(_tokens(t)) for t in words_raw["org_types"]], {norm(w) for w in words_raw["role_determiners"]})
 
 
 @lru_cache(maxsize=1)
@@ -94,9 +95,23 @@ class Constraint:
         return {"kind": self.kind, "value": self.text}
 
 
+def inflections(adjective: str) -> set[str]:
+    """The four forms of an Italian adjective. Whole forms, not stems: the stem of "campano" is that of "campo",
+    the stem of "liberiano" that of "liberare"."""
+    forms = {adjective}
+    if adjective.endswith(("co", "go", "ca", "ga")):
+        base = adjective[:-1]
+        forms |= {base + e for e in ("o", "a", "i", "e", "hi", "he")}
+    elif adjective.endswith(("o", "a")):
+        forms |= {adjective[:-1] + e for e in ("o", "a", "i", "e")}
+    elif adjective.endswith("e"):
+        forms |= {adjective[:-1] + "i"}
+    return forms
+
+
 def _place_constraint(place: Place, text: str) -> Constraint:
-    return Constraint("place", place.name if text.lower() != place.name.lower() else text, list(place.forms),
-                      set(place.adjective_stems))
+    return Constraint("place", place.name if text.lower() != place.name.lower() else text,
+                      list(place.forms) + [(f,) for f in sorted(place.adjective_forms)])
 
 
 def constraints_of(question: str) -> list[Constraint]:
@@ -128,7 +143,7 @@ def constraints_of(question: str) -> list[Constraint]:
                 continue
         # a role, and the name it is of ("il sindaco di Scutari")
         role = None
-        for n in (2, 1):
+        for n in (2, 1) if i == 0 or toks[i - 1] in v.role_determiners else ():
             key = tuple(toks[i : i + n])
             if len(key) == n and key in v.role_index:
                 role = (v.role_index[key], n)
@@ -163,8 +178,8 @@ def constraints_of(question: str) -> list[Constraint]:
                 break
         if placed:
             continue
-        if not raw[i][:1].isupper() and stem(tok) in v.by_adjective and len(tok) > 3:
-            for place in v.by_adjective[stem(tok)][:1]:
+        if not raw[i][:1].isupper() and tok in v.by_adjective and len(tok) > 3:
+            for place in v.by_adjective[tok][:1]:
                 out.append(_place_constraint(place, word))
             i += 1
             continue
