@@ -128,7 +128,8 @@ def evaluate_answers(store: Store, settings: Settings, questions: list[dict[str,
     service = AskService(store, settings, answerer=ExtractiveAnswerer(store, threshold=0.0,
                                                                       max_sentences=settings.max_answer_sentences,
                                                                       join_ratio=settings.answer_join_ratio,
-                                                                      typed_ratio=settings.answer_typed_ratio))
+                                                                      typed_ratio=settings.answer_typed_ratio,
+                                                                      sentence_vectors=settings.sentence_vectors != "off"))
     conversations: dict[str, str] = {}
     records = []
     latencies = []
@@ -333,6 +334,16 @@ def _margins(retrieval: dict[str, Any], level: str) -> dict[str, Any]:
     return out
 
 
+def enrich(store: Store, settings: Settings) -> None:
+    """Sentence vectors for every document, as the API adds them in the background after indexing."""
+    if settings.sentence_vectors == "off":
+        return
+    from assistant.embedding import embed_passages
+
+    while store.enrich_step(embed_passages):
+        pass
+
+
 def open_corpus_store(corpus: Path, settings: Settings, name: str):
     """A folder's own evaluation store under data/eval-NAME, synced with the folder (idempotent)."""
     from ingest.pipeline import Ingestor
@@ -341,6 +352,8 @@ def open_corpus_store(corpus: Path, settings: Settings, name: str):
     store = Store(eval_settings, collection=f"eval_{name}")
     try:
         summary = Ingestor(store, eval_settings).run([corpus], sync=True, echo=lambda line: None)
+        store.optimize()  # as the product does after each batch: HNSW graphs and fresh sparse IDF
+        enrich(store, eval_settings)
     except BaseException:
         store.close()
         raise
@@ -386,6 +399,8 @@ def open_dataset_store(dataset: Path, settings: Settings) -> tuple[Store, float]
         for p in tqdm(load_jsonl(dataset / "corpus.jsonl"), desc="indexing", unit="passage", file=sys.stderr):
             ingestor.index_bytes(p["text"].encode("utf-8"), f"{p['id']}.txt", meta={"title": p.get("title", "")},
                                  source=f"dataset:{name}", doc_id=p["id"])
+        store.optimize()
+        enrich(store, eval_settings)
     except BaseException:
         store.close()
         raise

@@ -19,7 +19,7 @@ import numpy as np
 from assistant.answering import Context, gather_candidates, idf_function
 from assistant.config import Settings
 from assistant.retrieval import Searcher, encode_query
-from assistant.selector import FEATURES, fit_logistic, featurize
+from assistant.selector import DENSE_FEATURES, FEATURES, LEXICAL_MODEL_FILE, fit_logistic, featurize, without_dense
 
 from .metrics import spans_in
 
@@ -57,9 +57,9 @@ def build_examples(store, settings: Settings, items: list[Item], progress: bool 
     for qi, item in enumerate(iterator):
         # A follow-up is searched with its previous question, as AskService does.
         encoded = encode_query(f"{item.question} {item.context}".strip())
-        evidence = searcher.passages(encoded, limit=settings.answer_passages)
+        evidence = searcher.passages(encoded, limit=settings.answer_passages, sentence_vectors=True)
         context = Context(followup=True, context_text=item.context) if item.context else Context()
-        q, cands = gather_candidates(item.question, encoded, evidence, context)
+        q, cands = gather_candidates(item.question, encoded, evidence, context, sentence_vectors=True)
         if not cands:
             continue
         xs.append(featurize(q, [c.facts for c in cands], idf))
@@ -136,5 +136,17 @@ def train(dataset: Path, settings: Settings, out: Path, command: str, domain_wei
                                f"and the unseen set's dev split (weight {domain_weight})", **result}
     out.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
     result["model"] = str(out)
+    # The lexical model: the same rows with the sentence-vector features zeroed (evidence not yet enriched).
+    xl = without_dense(x)
+    lexical = fit_logistic(xl[fit_rows], y[fit_rows], sample_weight=weights[fit_rows])
+    lprobs = lexical.probabilities(xl)
+    lex_result = {}
+    for name in ("train", "heldout", "domain"):
+        rows = kind == name
+        lex_result[f"{name}_top1"] = round(top1_accuracy(lprobs[rows], y[rows], groups[rows]), 4)
+    lexical.meta = {**model.meta, **lex_result, "without": list(DENSE_FEATURES)}
+    lexical_out = out.with_name(LEXICAL_MODEL_FILE)
+    lexical_out.write_text(json.dumps(lexical.to_json(), indent=1) + "\n", encoding="utf-8")
+    result["lexical_model"] = {"path": str(lexical_out), **lex_result}
     result["weights"] = dict(zip(FEATURES, [round(float(w), 3) for w in model.weights], strict=True))
     return result

@@ -74,7 +74,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
     pipe.add_component("dense", E5DocumentEmbedder())
     pipe.connect("clean.documents", "split.documents")
     pipe.connect("split.documents", "sparse.documents")
-    pipe.add_component("sentences", E5SentenceEmbedder())
+    pipe.add_component("sentences", E5SentenceEmbedder(vectors=settings.sentence_vectors == "ingest"))
     pipe.connect("sparse.documents", "dense.documents")
     pipe.connect("dense.documents", "sentences.documents")
     return pipe
@@ -222,6 +222,7 @@ class Ingestor:
             organisation=passage_meta["organisation"], source_kind=passage_meta["source_kind"],
             source_path=passage_meta["source_path"], dates=passage_meta["dates"],
             countries=passage_meta["countries"], themes=passage_meta["themes"], years=passage_meta["year"],
+            sentence_vectors=self.settings.sentence_vectors == "ingest",
         )
         progress("scrittura")
         self.store.write_document(record, passages)

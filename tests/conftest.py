@@ -15,6 +15,9 @@ os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 SHARED = ROOT.parent / "shared"
+# Which engine the suite runs on: "edge" (the embedded default) or "server" (the server engine's code over
+# qdrant-client's local mode, which speaks the server's client API; there is no server binary here).
+ENGINE = os.environ.get("COOP_TEST_ENGINE", "edge")
 
 
 def make_settings(data_dir: Path, **overrides):
@@ -22,7 +25,8 @@ def make_settings(data_dir: Path, **overrides):
 
     env_free = {k: v for k, v in overrides.items()}
     env_free.setdefault("rate_limit_per_minute", 0)  # the suite asks fast; test_hardening checks the limit
-    return Settings(data_dir=data_dir, qdrant_url=None, api_keys=env_free.pop("api_keys", ""), **env_free)
+    url = f"local:{data_dir / 'qdrant-local'}" if ENGINE == "server" else None
+    return Settings(data_dir=data_dir, qdrant_url=url, api_keys=env_free.pop("api_keys", ""), **env_free)
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +39,18 @@ def corpus_store(tmp_path_factory):
     store = Store(settings)
     summary = Ingestor(store, settings).run([CORPUS])
     assert summary.failed == 0 and summary.indexed == 5
+    enrich(store)
     yield store
     store.close()
+
+
+def enrich(store) -> None:
+    """Sentence vectors for every document, as the API adds them after indexing; then the index rebuild."""
+    from assistant.embedding import embed_passages
+
+    while store.enrich_step(embed_passages):
+        pass
+    store.optimize()
 
 
 def free_port() -> int:
@@ -85,6 +99,7 @@ def writable_store(tmp_path):
     settings = make_settings(tmp_path / "data")
     store = Store(settings)
     Ingestor(store, settings).run([CORPUS])
+    enrich(store)
     yield store, settings
     store.close()
 

@@ -110,3 +110,30 @@ def test_conversation_ids_are_issued_and_bound_to_their_owner():
 def test_settings_parse_api_keys():
     s = Settings(api_keys="k1:admin, k2:read ,k3", data_dir="/tmp/x")
     assert s.api_key_roles == {"k1": "admin", "k2": "read", "k3": "read"}
+
+
+def test_answers_before_sentence_vectors_use_the_lexical_selector(tmp_path):
+    """Right after indexing (sentence vectors still to come) the lexical model answers; afterwards the full one."""
+    from assistant.embedding import embed_passages
+    from assistant.store import Store
+    from ingest.pipeline import Ingestor
+
+    from .conftest import CORPUS, make_settings
+
+    settings = make_settings(tmp_path / "data")
+    store = Store(settings)
+    try:
+        Ingestor(store, settings).run([CORPUS])
+        assert store.documents_without_sentence_vectors()
+        evidence = _service(store).searcher.passages("acque reflue Palestina", limit=3, sentence_vectors=True)
+        assert evidence and not any(p.meta.get("sentence_vectors") for p in evidence)
+        before = _service(store).ask("Chi guida il progetto sulle acque reflue in Palestina?")
+        assert "Comune di Prato" in before.answer and not before.abstained
+        while store.enrich_step(embed_passages):
+            pass
+        assert not store.documents_without_sentence_vectors()
+        after = _service(store).ask("Chi guida il progetto sulle acque reflue in Palestina?")
+        assert "Comune di Prato" in after.answer and not after.abstained
+        assert after.confidence != before.confidence  # another model scored it
+    finally:
+        store.close()

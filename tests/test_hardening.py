@@ -313,7 +313,7 @@ def test_api_start_collects_orphan_passages(writable_store):
                        sparse_embedding=SparseEmbedding(indices=[1], values=[1.0]),
                        meta={"doc_id": "003_0fefe2eb825e6ecf", "version": "deadbeef", "position": i})
               for i in range(3)]
-    store.haystack.write_documents(orphan)  # a crash after the passages, before the record
+    store.engine.write_passages(orphan)  # a crash after the passages, before the record
     assert store.count_passages() == before + 3
     with LiveServer(create_app(make_settings(settings.data_dir), store=store)):
         deadline = time.time() + 30
@@ -366,3 +366,26 @@ def test_html_elements_and_pdf_pages_are_capped(tmp_path):
     with pytest.raises(TooLarge, match="pages"):
         precheck(pdf, "p.pdf", Limits(max_pdf_pages=0))
     precheck(pdf, "p.pdf", Limits(max_pdf_pages=1))
+
+
+def test_sentence_vectors_are_added_after_the_upload_when_the_api_is_idle(writable_api):
+    client, store = writable_api
+    text = ("Il Comune di Greve in Chianti sostiene la cooperativa femminile di Kasserine, in Tunisia. "
+            "Il progetto forma trenta produttrici di olio e costa 84.000 euro, finanziati dalla Regione Toscana.")
+    job = upload_and_wait(client, "kasserine.txt", text.encode(), HA)
+    assert job["state"] == "done"
+    # committed and searchable at once; the sentence vectors come afterwards, on the upload worker when idle
+    deadline = time.time() + 120
+    doc = client.get("/v1/documents/kasserine", headers=HA).json()
+    while not doc["sentence_vectors"]:
+        assert time.time() < deadline, doc
+        time.sleep(0.2)
+        doc = client.get("/v1/documents/kasserine", headers=HA).json()
+    passages = store.passages_of("kasserine")
+    assert passages and all(p.meta.get("sentence_vectors") for p in passages)
+    from assistant.embedding import unpack_vectors
+
+    vectors = unpack_vectors(passages[0].meta["sentence_vectors"])
+    assert vectors.shape == (len(passages[0].meta["sentences"]), 384)
+    answer = client.post("/v1/ask", headers=HA, json={"question": "Quanto costa il progetto a Kasserine?"}).json()
+    assert "84.000" in answer["answer"] and not answer["abstained"]

@@ -156,6 +156,8 @@ def test_bad_inputs_fail_one_line_each_and_keep_what_was_indexed(empty):
 def _cli(*args: str, data_dir, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "ASSISTANT_DATA_DIR": str(data_dir), "ASSISTANT_LOG_LEVEL": "WARNING"}
     env.pop("QDRANT_URL", None)
+    if make_settings(data_dir).qdrant_url:
+        env["QDRANT_URL"] = make_settings(data_dir).qdrant_url
     return subprocess.run([sys.executable, "-m", "assistant.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600, **kw)
 
@@ -194,6 +196,8 @@ def test_kill_midway_leaves_each_document_old_or_new(tmp_path):
     for i in range(12):
         (docs / f"doc{i:02d}.txt").write_text("VERSIONEDUE. " + " ".join(reversed(sentences)), encoding="utf-8")
     env = {**os.environ, "ASSISTANT_DATA_DIR": str(data), "ASSISTANT_LOG_LEVEL": "INFO"}
+    if make_settings(data).qdrant_url:
+        env["QDRANT_URL"] = make_settings(data).qdrant_url
     proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "ingest", str(docs)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     indexed = 0

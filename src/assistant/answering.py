@@ -24,8 +24,8 @@ from .config import Settings
 from .conversation import ConversationStore, Turn
 from .embedding import unpack_vectors
 from .retrieval import EncodedQuery, Searcher, encode_query
-from .selector import (LABEL, QuestionInfo, SelectorModel, SentenceFacts, featurize, holds_type, load_model,
-                       name_stems)
+from .selector import (LABEL, LEXICAL_MODEL_FILE, QuestionInfo, SelectorModel, SentenceFacts, featurize, holds_type,
+                       load_model, name_stems, without_dense)
 from .store import Filters, Store, StoredPassage
 from .text import content_stems, split_sentences, words
 
@@ -148,6 +148,11 @@ def default_model() -> SelectorModel:
     return load_model()
 
 
+@lru_cache(maxsize=1)
+def lexical_model() -> SelectorModel:
+    return load_model(name=LEXICAL_MODEL_FILE)
+
+
 # ------------------------------------------------------------------------------------- the answerer
 
 
@@ -158,19 +163,26 @@ class ExtractiveAnswerer:
     name = "extractive"
 
     def __init__(self, store: Store, threshold: float = 0.05, max_sentences: int = 3,
-                 join_ratio: float = 0.4, typed_ratio: float = 0.5, model: SelectorModel | None = None) -> None:
+                 join_ratio: float = 0.4, typed_ratio: float = 0.5, model: SelectorModel | None = None,
+                 sentence_vectors: bool = False) -> None:
         self.store = store
+        self.sentence_vectors = sentence_vectors
         self.threshold = threshold
         self.typed_ratio = typed_ratio
         self.max_sentences = max_sentences
         self.join_ratio = join_ratio
         self.model = model or default_model()
+        self.lexical = lexical_model()
 
     def candidates(self, question: str, query: EncodedQuery, evidence: list[StoredPassage],
                    context: Context) -> tuple[QuestionInfo, list[Candidate]]:
         """Every sentence of the evidence with its probability of holding the answer, best first."""
-        q, out = gather_candidates(question, query, evidence, context)
-        probs = self.model.probabilities(featurize(q, [c.facts for c in out], idf_function(self.store)))
+        # The full model needs every sentence's vector; until a document has them, all candidates are scored
+        # by the lexical model (the two models' features must not mix within one question).
+        vectors = self.sentence_vectors and all(p.meta.get("sentence_vectors") for p in evidence)
+        q, out = gather_candidates(question, query, evidence, context, vectors)
+        x = featurize(q, [c.facts for c in out], idf_function(self.store))
+        probs = self.model.probabilities(x) if vectors else self.lexical.probabilities(without_dense(x))
         for cand, p in zip(out, probs, strict=True):
             cand.probability = float(p)
         out.sort(key=lambda c: c.probability, reverse=True)
@@ -218,8 +230,9 @@ def idf_function(store: Store):
 
 
 def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredPassage],
-                      context: Context) -> tuple[QuestionInfo, list[Candidate]]:
-    """Every sentence of the evidence with the facts its features need and the constraints it lacks."""
+                      context: Context, sentence_vectors: bool = False) -> tuple[QuestionInfo, list[Candidate]]:
+    """Every sentence of the evidence with the facts its features need and the constraints it lacks. Sentence
+    vectors in a passage's payload are used only with `sentence_vectors` (the model must be trained the same way)."""
     q = QuestionInfo.of(question, context.context_text if context.followup else "")
     constraints = constraints_of(question)
     qvec = np.asarray(query.dense, dtype=np.float32)
@@ -229,7 +242,7 @@ def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredP
     by_position = {(p.doc_id, p.position): p for p in evidence}
     for rank, passage in enumerate(evidence):
         sentences = passage.meta.get("sentences") or split_sentences(passage.content)
-        vectors = unpack_vectors(passage.meta.get("sentence_vectors", ""))
+        vectors = unpack_vectors(passage.meta.get("sentence_vectors", "") if sentence_vectors else "")
         sims = vectors @ qvec if len(vectors) == len(sentences) else np.zeros(len(sentences))
         title_bag = set(content_stems(passage.meta.get("title", "") + " " + passage.meta.get("heading", "")))
         bags = [set(content_stems(s)) for s in sentences]
@@ -340,7 +353,8 @@ class AskService:
         self.searcher = Searcher(store)
         self.answerer = answerer or ExtractiveAnswerer(store, settings.abstain_threshold,
                                                        settings.max_answer_sentences, settings.answer_join_ratio,
-                                                       settings.answer_typed_ratio)
+                                                       settings.answer_typed_ratio,
+                                                       sentence_vectors=settings.sentence_vectors != "off")
         self.conversations = conversations or ConversationStore(
             settings.conversation_max_turns, settings.conversation_max_chars,
             settings.conversation_ttl_seconds, settings.conversation_max_count,
@@ -361,7 +375,8 @@ class AskService:
             query_text = f"{question} {last.resolved_query}"
         encoded = encode_query(query_text)
         t1 = time.perf_counter()
-        evidence = self.searcher.passages(encoded, limit=self.settings.answer_passages, filters=filters)
+        evidence = self.searcher.passages(encoded, limit=self.settings.answer_passages, filters=filters,
+                                          sentence_vectors=True)
         t2 = time.perf_counter()
         draft = self.answerer.compose(question, encoded, evidence, context)
         t3 = time.perf_counter()

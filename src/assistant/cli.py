@@ -30,10 +30,27 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         summary = Ingestor(store, settings, progress=sys.stderr.isatty() or args.progress).run(
             [Path(p) for p in args.paths], sync=args.sync
         )
+        store.optimize()  # HNSW graphs and sparse IDF for what was written (nothing else runs on this store)
     finally:
         store.close()
     print(summary.line())
     return 1 if summary.failed else 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Opening the store migrates a local-mode store (data/qdrant) to Qdrant Edge; this also builds its indexes."""
+    from .migration import legacy_collections
+
+    store = _open_store(settings)
+    try:
+        store.optimize()
+        print(f"store ready: engine={store.engine_name} documents={len(store.documents())} "
+              f"passages={store.count_passages()}")
+        if legacy_collections(settings.legacy_store_path) and not settings.qdrant_url:
+            print(f"the old store in {settings.legacy_store_path} is no longer used and can be deleted")
+    finally:
+        store.close()
+    return 0
 
 
 def _filters(args: argparse.Namespace):
@@ -136,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", action="store_true", help="remove indexed documents whose files are gone")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("migrate", help="move a store made by an older version (data/qdrant) to Qdrant Edge")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("search", help="hybrid search, one result per document")
     p.add_argument("query")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,7 +27,9 @@ class Settings(BaseSettings):
 
     # retrieval
     prefetch_limit: int = 60
-    rrf_k: int | None = None  # reciprocal rank fusion constant; None: Qdrant's default
+    rrf_k: int = 2  # reciprocal rank fusion constant (Qdrant's default)
+    hnsw_ef: int = 128  # HNSW beam of the embedded engine; chosen by measured recall (bench/reports/scale.md)
+    exact_search_below: int = 20_000  # a filter leaving at most this many passages searches them exactly
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     bm25_avgdl: float = 150.0
@@ -38,6 +41,10 @@ class Settings(BaseSettings):
     # an amount/date/number question abstains unless a sentence holding one is at least this share as likely
     answer_typed_ratio: float = 0.5
     answer_passages: int = 6
+    # e5 vectors of every sentence, for the selector's meaning features; they cost as much embedding as the
+    # passages themselves. "background": added after a document is committed, when the API has nothing else to
+    # do (answers use the lexical selector until then); "ingest": computed while indexing; "off": never.
+    sentence_vectors: Literal["background", "ingest", "off"] = "background"
 
     # conversations
     conversation_max_turns: int = 6
@@ -87,7 +94,8 @@ class Settings(BaseSettings):
         return self.api_url or f"http://127.0.0.1:{self.port}"
 
     @property
-    def store_path(self) -> Path:
+    def legacy_store_path(self) -> Path:
+        """Where qdrant-client's local mode kept the embedded store before Qdrant Edge (migrated on start)."""
         return self.data_dir / "qdrant"
 
     @property

@@ -90,7 +90,11 @@ def unpack_vectors(packed: str) -> np.ndarray:
 
 @component
 class E5SentenceEmbedder:
-    """Stores each passage's sentences and their e5 passage vectors in its meta, for answer extraction."""
+    """Stores each passage's sentences in its meta, for answer extraction, with their e5 passage vectors when
+    `vectors` is on (they double the embedding work of indexing)."""
+
+    def __init__(self, vectors: bool = False) -> None:
+        self.vectors = vectors
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
@@ -99,6 +103,8 @@ class E5SentenceEmbedder:
         out = []
         for doc in documents:
             sentences = split_sentences(doc.content or "")
-            vectors = embed_passages(sentences)
-            out.append(replace(doc, meta={**doc.meta, "sentences": sentences, "sentence_vectors": pack_vectors(vectors)}))
+            meta = {**doc.meta, "sentences": sentences}
+            if self.vectors:
+                meta["sentence_vectors"] = pack_vectors(embed_passages(sentences))
+            out.append(replace(doc, meta=meta))
         return {"documents": out}

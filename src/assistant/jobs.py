@@ -38,12 +38,18 @@ class Job:
 
 class JobRunner:
     """One worker thread, a bounded queue, the last `keep` jobs remembered; `startup` runs first on that thread. `work(job, set_stage)` returns
-    (result, changed) or raises; `classify(exc)` turns a failure into (status, message) or None for a bug."""
+    (result, changed) or raises; `classify(exc)` turns a failure into (status, message) or None for a bug; `idle`
+    runs when the queue empties after a batch of jobs (the store refreshes its indexes then); `background()` does
+    one small step of lower-priority work between jobs and returns whether more is left."""
 
     def __init__(self, work: Callable, classify: Callable[[BaseException], tuple[int, str] | None],
                  max_pending: int = 20, keep: int = 200, niceness: int = 10,
-                 startup: Callable[[], None] | None = None) -> None:
+                 startup: Callable[[], None] | None = None, idle: Callable[[], None] | None = None,
+                 background: Callable[[], bool] | None = None) -> None:
         self._startup = startup
+        self._idle = idle
+        self._background = background
+        self._background_pending = background is not None
         self._work = work
         self._classify = classify
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
@@ -98,7 +104,15 @@ class JobRunner:
             except Exception as exc:  # noqa: BLE001 - uploads still work
                 log.warning("startup_task_failed error=%s", exc)
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=0.2) if self._background_pending else self._queue.get()
+            except queue.Empty:
+                try:
+                    self._background_pending = bool(self._background())  # type: ignore[misc]
+                except Exception as exc:  # noqa: BLE001 - tried again after the next job
+                    log.warning("background_task_failed error=%s", exc)
+                    self._background_pending = False
+                continue
             if job is None:
                 return
             job.state, job.started_at = "running", time.time()
@@ -120,3 +134,9 @@ class JobRunner:
                 job.payload = None  # type: ignore[attr-defined]  # free the file's bytes
                 log.info("job id=%s doc_id=%s state=%s seconds=%.1f", job.id, job.doc_id, job.state,
                          job.finished_at - (job.started_at or job.finished_at))
+            self._background_pending = self._background is not None  # a new document may want its share
+            if self._idle is not None and self._queue.empty():
+                try:
+                    self._idle()
+                except Exception as exc:  # noqa: BLE001 - uploads still work
+                    log.warning("idle_task_failed error=%s", exc)

@@ -51,9 +51,10 @@ class Searcher:
         self.store = store
 
     def passages(self, query: str | EncodedQuery, limit: int = 50, mode: Mode = "hybrid",
-                 filters: Filters | None = None) -> list[StoredPassage]:
+                 filters: Filters | None = None, sentence_vectors: bool = False) -> list[StoredPassage]:
         q = query if isinstance(query, EncodedQuery) else encode_query(query)
-        return self.store.query(q.dense, q.sparse, mode=mode, limit=limit, filters=filters)
+        return self.store.query(q.dense, q.sparse, mode=mode, limit=limit, filters=filters,
+                                sentence_vectors=sentence_vectors)
 
     def search(self, query: str, k: int = 10, offset: int = 0, mode: Mode = "hybrid",
                filters: Filters | None = None, per_document: bool = True) -> SearchPage:

@@ -22,6 +22,9 @@ import numpy as np
 from .text import content_stems, looks_english, stem, words
 
 MODEL_FILE = "selector.json"
+# The same features without the sentence vectors' ones (zeroed): for evidence whose sentences have no vectors yet.
+LEXICAL_MODEL_FILE = "selector_lexical.json"
+DENSE_FEATURES = ("dense", "dense_gap", "english_dense", "dense_rank")
 # How much a follow-up's inherited words count against its own ("E quale comune lo sostiene?").
 CONTEXT_WEIGHT = 0.5
 
@@ -310,9 +313,16 @@ class SelectorModel:
                    float(data["bias"]), data.get("meta", {}))
 
 
-def load_model(path: Path | None = None) -> SelectorModel:
+def without_dense(x: np.ndarray) -> np.ndarray:
+    """Feature rows as they are for sentences without vectors: the lexical model sees only these."""
+    x = x.copy()
+    x[:, [FEATURES.index(f) for f in DENSE_FEATURES]] = 0.0
+    return x
+
+
+def load_model(path: Path | None = None, name: str = MODEL_FILE) -> SelectorModel:
     raw = path.read_text(encoding="utf-8") if path else \
-        (resources.files("assistant") / "data" / MODEL_FILE).read_text(encoding="utf-8")
+        (resources.files("assistant") / "data" / name).read_text(encoding="utf-8")
     model = SelectorModel.from_json(json.loads(raw))
     if model.features != FEATURES:
         raise ValueError("the selector model was trained on other features: run `assistant train-selector`")

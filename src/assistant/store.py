@@ -1,4 +1,5 @@
-"""The Qdrant store: passages (dense + sparse vectors, one collection) and a registry of live documents.
+"""The store contract: passages (dense + sparse vectors) and a registry of live documents, over one of two
+engines (`engines/`): Qdrant Edge in process (the default) or a Qdrant server (`QDRANT_URL`).
 
 Each document's passages carry a `version`. A document's registry record names its live version and
 is written in one upsert *after* its new passages: that upsert is the commit point. Searches keep only
@@ -8,26 +9,27 @@ passages of live versions, so a killed ingestion leaves every document fully old
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import hashlib
+import json
 import logging
 import threading
 import time
 import uuid
-import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 from haystack import Document
-from haystack.document_stores.types import DuplicatePolicy
-from haystack.utils import Secret
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
-from qdrant_client import models
 
 from .config import Settings
-from .embedding import DIM
+from .engines import Engine, EngineUnavailable, Match, Range, open_engine
+from .engines.base import Mode
 
 log = logging.getLogger("assistant.store")
 
-Mode = Literal["hybrid", "dense", "sparse"]
 _NS = uuid.UUID("7d0f3f55-54c8-4a8e-9a32-6f0c1a2b9e11")
 
 
@@ -50,6 +52,7 @@ class DocumentRecord:
     years: list[int] = field(default_factory=list)
     passages: int = 0
     updated_at: float = 0.0
+    sentence_vectors: bool = False  # its passages carry e5 vectors of their sentences (added after the commit)
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> DocumentRecord:
@@ -68,84 +71,52 @@ class StoredPassage:
 
 
 class Store:
-    """Owns the Qdrant client (embedded on disk by default, a server when QDRANT_URL is set)."""
+    """The one store contract that ingestion, retrieval, answering and the API use, whatever the engine."""
 
-    def __init__(self, settings: Settings, collection: str | None = None) -> None:
+    def __init__(self, settings: Settings, collection: str | None = None, engine: Engine | None = None) -> None:
         self.settings = settings
         self.collection = collection or settings.collection
-        self.registry = f"{self.collection}_documents"
-        if settings.qdrant_url:
-            params: dict[str, Any] = {"url": settings.qdrant_url, "client_kwargs": {"check_compatibility": False}}
-            if settings.qdrant_api_key:
-                params["api_key"] = Secret.from_token(settings.qdrant_api_key)
-        else:
-            from .local_speedups import apply
-
-            apply()
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            params = {"path": str(settings.store_path), "force_disable_check_same_thread": True}
-        # Embedded mode ignores payload indexes (it scans); a server uses them. Same code for both.
-        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-        self.haystack = QdrantDocumentStore(
-            **params,
-            index=self.collection,
-            embedding_dim=DIM,
-            use_sparse_embeddings=True,
-            sparse_idf=True,
-            similarity="cosine",
-            progress_bar=False,
-            write_batch_size=64,
-            payload_fields_to_index=[
-                {"field_name": "meta.doc_id", "field_schema": models.PayloadSchemaType.KEYWORD},
-                {"field_name": "meta.organisation", "field_schema": models.PayloadSchemaType.KEYWORD},
-                {"field_name": "meta.org_key", "field_schema": models.PayloadSchemaType.KEYWORD},
-                {"field_name": "meta.country_keys", "field_schema": models.PayloadSchemaType.KEYWORD},
-                {"field_name": "meta.theme_keys", "field_schema": models.PayloadSchemaType.KEYWORD},
-                {"field_name": "meta.year", "field_schema": models.PayloadSchemaType.INTEGER},
-                {"field_name": "meta.version", "field_schema": models.PayloadSchemaType.KEYWORD},
-            ],
-        )
-        # The embedded engine is not thread-safe; a server is, but one lock costs little at our scale.
+        # One lock for engine calls (Edge shards are not shared between threads); writers also take the gate,
+        # which an index rebuild holds while searches go on.
         self._lock = threading.RLock()
+        self._write_gate = threading.RLock()
+        self._optimizer: threading.Thread | None = None
+        self._optimize_again = False
+        self._closed = False
+        try:
+            if engine is None and not settings.qdrant_url:
+                from .migration import migrate_legacy
+
+                migrate_legacy(settings, self.collection)
+            self.engine = engine or open_engine(settings, self.collection)
+        except EngineUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
         try:
             with self._lock:
-                # The integration exposes no public client; we share its one (embedded mode allows one per folder).
-                self.haystack._initialize_client()
-                self.client = self.haystack._client
-                self._ensure_registry()
                 self._stats: tuple[int, dict[str, int]] | None = None
                 self._loaded_at = 0.0
                 self._live = self._load_registry()
+                self._stats = self._read_stats()
         except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
+            self.engine.close()
             raise StoreUnavailable(_describe(exc)) from exc
 
-    # ----- registry -------------------------------------------------------------------------
-    def _ensure_registry(self) -> None:
-        if not self.client.collection_exists(self.registry):
-            self.client.create_collection(self.registry, vectors_config={})
-            self.client.create_payload_index(self.registry, "doc_id", models.PayloadSchemaType.KEYWORD)
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
 
+    # ----- registry -------------------------------------------------------------------------
     def _live_record(self, payload: dict[str, Any] | None) -> DocumentRecord | None:
         """The record of a passage's document if the passage belongs to its live version, else None."""
         meta = (payload or {}).get("meta", {})
         rec = self._live.get(meta.get("doc_id", ""))
         return rec if rec is not None and rec.version == meta.get("version") else None
 
-    def _scroll_all(self, collection: str, with_payload: bool | list[str]):
-        """Every point of a collection, a page at a time."""
-        offset = None
-        while True:
-            points, offset = self.client.scroll(collection, limit=1000, offset=offset, with_payload=with_payload)
-            yield from points
-            if offset is None:
-                return
-
     def _load_registry(self) -> dict[str, DocumentRecord]:
         self._loaded_at = time.monotonic()
-        self._stats = None
         records: dict[str, DocumentRecord] = {}
-        for p in self._scroll_all(self.registry, with_payload=True):
-            rec = DocumentRecord.from_payload(p.payload or {})
+        for payload in self.engine.records():
+            rec = DocumentRecord.from_payload(payload)
             records[rec.doc_id] = rec
         return records
 
@@ -167,51 +138,42 @@ class Store:
         ]
         record.passages = len(passages)
         record.updated_at = time.time()
-        # The new version's passages are invisible until its record is committed, so they are written in small
-        # batches with the lock let go in between: searches are not held up by a long document.
-        for start in range(0, len(passages), 16):
+        with self._write_gate:
+            # The new version's passages are invisible until its record is committed, so they are written in
+            # small batches with the lock let go in between: searches are not held up by a long document.
+            for start in range(0, len(passages), 16):
+                with self._lock:
+                    self.engine.write_passages(passages[start : start + 16])
             with self._lock:
-                self.haystack.write_documents(passages[start : start + 16], policy=DuplicatePolicy.OVERWRITE)
-        with self._lock:
-            self.client.upsert(
-                self.registry,
-                points=[models.PointStruct(id=_record_id(record.doc_id), vector={}, payload=asdict(record))],
-                wait=True,
-            )
-            self._live[record.doc_id] = record
-            self._stats = None
-            self._delete_passages(record.doc_id, keep_version=record.version)
+                old = self._live.get(record.doc_id)
+                self._forget_terms(old)
+                self.engine.put_record(_record_id(record.doc_id), asdict(record))
+                self._live[record.doc_id] = record
+                self._count_terms([p.content or "" for p in passages], +1)
+                self._delete_passages(record.doc_id, keep_version=record.version)
 
     def delete_document(self, doc_id: str) -> bool:
-        with self._lock:
+        with self._write_gate, self._lock:
             if doc_id not in self._live:
                 return False
-            self.client.delete(
-                self.registry, points_selector=models.PointIdsList(points=[_record_id(doc_id)]), wait=True
-            )
+            self._forget_terms(self._live[doc_id])
+            self.engine.delete_record(_record_id(doc_id))
             del self._live[doc_id]
-            self._stats = None
             self._delete_passages(doc_id)
             return True
 
     def _delete_passages(self, doc_id: str, keep_version: str | None = None) -> None:
-        must_not = []
-        if keep_version is not None:
-            must_not.append(models.FieldCondition(key="meta.version", match=models.MatchValue(value=keep_version)))
-        flt = models.Filter(
-            must=[models.FieldCondition(key="meta.doc_id", match=models.MatchValue(value=doc_id))],
-            must_not=must_not,
-        )
-        self.client.delete(self.collection, points_selector=models.FilterSelector(filter=flt), wait=True)
+        must_not = [Match("meta.version", (keep_version,))] if keep_version is not None else []
+        self.engine.delete_passages([Match("meta.doc_id", (doc_id,))], must_not)
 
     def collect_garbage(self) -> int:
         """Delete passages whose document version is not live (left by an interrupted run)."""
         removed = 0
-        with self._lock:
+        with self._write_gate, self._lock:
             stale: set[str] = set()
-            for p in self._scroll_all(self.collection, with_payload=["meta.doc_id", "meta.version"]):
-                if self._live_record(p.payload) is None:
-                    stale.add((p.payload or {}).get("meta", {}).get("doc_id", ""))
+            for payload in self.engine.scroll_passages(["meta.doc_id", "meta.version"]):
+                if self._live_record(payload) is None:
+                    stale.add(payload.get("meta", {}).get("doc_id", ""))
                     removed += 1
             for doc_id in stale:
                 live = self._live.get(doc_id)
@@ -220,27 +182,170 @@ class Store:
             log.info("garbage_collected passages=%d", removed)
         return removed
 
-    def term_stats(self) -> tuple[int, dict[str, int]]:
-        """(passage count, document frequency per stem) over live passages; recomputed after writes."""
+    def documents_without_sentence_vectors(self) -> list[str]:
         with self._lock:
-            if self._stats is not None:
-                return self._stats
-            from .text import content_stems
+            return sorted(d for d, rec in self._live.items() if not rec.sentence_vectors)
 
-            df: dict[str, int] = {}
-            n = 0
-            for p in self._scroll_all(self.collection, with_payload=["content", "meta.doc_id", "meta.version"]):
-                if self._live_record(p.payload) is None:
-                    continue
-                n += 1
-                for term in set(content_stems(p.payload.get("content", ""))):
-                    df[term] = df.get(term, 0) + 1
-            self._stats = (n, df)
+    def add_sentence_vectors(self, doc_id: str, embed) -> bool:
+        """Give a live document's passages the e5 vectors of their sentences (`embed(sentences) -> array`), then
+        flag its record. Work done for a version replaced meanwhile is dropped. Returns whether it was done."""
+        from .embedding import pack_vectors
+        from .text import split_sentences
+
+        rec = self.get(doc_id)
+        if rec is None or rec.sentence_vectors:
+            return False
+        todo = []
+        for p in self.passages_of(doc_id):
+            if p.version != rec.version:
+                return False
+            if not p.meta.get("sentence_vectors"):  # stores indexed with vectors at ingest already have them
+                sentences = p.meta.get("sentences") or split_sentences(p.content)
+                todo.append((f"{doc_id}:{p.version}:{p.position}", pack_vectors(embed(sentences))))
+        with self._write_gate, self._lock:
+            live = self._live.get(doc_id)
+            if live is None or live.version != rec.version:
+                return False
+            for pid, packed in todo:
+                self.engine.set_passage_meta([pid], {"sentence_vectors": packed})
+            live.sentence_vectors = True
+            self.engine.put_record(_record_id(doc_id), asdict(live))
+        return True
+
+    def enrich_step(self, embed) -> bool:
+        """Add sentence vectors to one document that lacks them; returns whether any are left to do."""
+        todo = self.documents_without_sentence_vectors()
+        if not todo:
+            return False
+        started = time.perf_counter()
+        if self.add_sentence_vectors(todo[0], embed):
+            log.info("sentence_vectors doc_id=%s seconds=%.1f left=%d", todo[0], time.perf_counter() - started,
+                     len(todo) - 1)
+        return len(todo) > 1
+
+    # ----- index maintenance ----------------------------------------------------------------
+    def optimize(self) -> bool:
+        """Refresh the engine's indexes (HNSW graphs, sparse IDF) after a batch of writes. Searches go on;
+        writes wait. Returns whether anything changed."""
+        with self._write_gate:
+            changed = self.engine.optimize(self._pause)
+            if changed:
+                self._save_stats()
+            return changed
+
+    @contextlib.contextmanager
+    def _pause(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def schedule_optimize(self) -> None:
+        """Optimize in a background thread (one at a time; a request during a run asks for one more run)."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._optimizer is not None and self._optimizer.is_alive():
+                self._optimize_again = True
+                return
+            self._optimizer = threading.Thread(target=self._optimize_loop, name="store-optimize", daemon=True)
+            self._optimizer.start()
+
+    def _optimize_loop(self) -> None:
+        while True:
+            try:
+                self.optimize()
+            except Exception:  # noqa: BLE001 - indexes stay as they are; searches still work (brute force)
+                log.exception("optimize_failed")
+            with self._lock:
+                if not self._optimize_again or self._closed:
+                    return
+                self._optimize_again = False
+
+    def wait_optimized(self, timeout: float | None = None) -> None:
+        thread = self._optimizer
+        if thread is not None:
+            thread.join(timeout)
+
+    # ----- term statistics ------------------------------------------------------------------
+    def term_stats(self) -> tuple[int, dict[str, int]]:
+        """(passage count, document frequency per stem) over live passages: kept up to date on each write and
+        saved beside the store, so a large store does not rescan its passages on start."""
+        with self._lock:
+            if self._stats is None:
+                self._stats = self._scan_stats()
+                self._save_stats()
             return self._stats
+
+    def _scan_stats(self) -> tuple[int, dict[str, int]]:
+        from .text import content_stems
+
+        df: dict[str, int] = {}
+        n = 0
+        for payload in self.engine.scroll_passages(["content", "meta.doc_id", "meta.version"]):
+            if self._live_record(payload) is None:
+                continue
+            n += 1
+            for term in set(content_stems(payload.get("content", ""))):
+                df[term] = df.get(term, 0) + 1
+        return n, df
+
+    def _count_terms(self, contents: list[str], sign: int) -> None:
+        if self._stats is None:
+            return
+        from .text import content_stems
+
+        n, df = self._stats
+        for content in contents:
+            n += sign
+            for term in set(content_stems(content)):
+                left = df.get(term, 0) + sign
+                if left > 0:
+                    df[term] = left
+                else:
+                    df.pop(term, None)
+        self._stats = (n, df)
+
+    def _forget_terms(self, record: DocumentRecord | None) -> None:
+        if record is None or self._stats is None:
+            return
+        contents = [p.get("content", "") for p in self.engine.scroll_passages(
+            ["content"], [Match("meta.doc_id", (record.doc_id,)), Match("meta.version", (record.version,))])]
+        self._count_terms(contents, -1)
+
+    def _stats_path(self) -> Path:
+        return self.settings.data_dir / f"{self.collection}.terms.json.gz"
+
+    def _fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for doc_id in sorted(self._live):
+            digest.update(f"{doc_id}\0{self._live[doc_id].version}\n".encode())
+        return digest.hexdigest()
+
+    def _read_stats(self) -> tuple[int, dict[str, int]] | None:
+        try:
+            with gzip.open(self._stats_path(), "rt", encoding="utf-8") as fh:
+                saved = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        if saved.get("fingerprint") != self._fingerprint():
+            return None  # written before a crash or by another process: rescan when first needed
+        return int(saved["passages"]), dict(saved["df"])
+
+    def _save_stats(self) -> None:
+        with self._lock:
+            if self._stats is None:
+                return
+            n, df = self._stats
+            data = {"fingerprint": self._fingerprint(), "passages": n, "df": df}
+        path = self._stats_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        tmp.replace(path)
 
     def count_passages(self) -> int:
         with self._lock:
-            return self.client.count(self.collection, exact=True).count
+            return self.engine.count_passages()
 
     # ----- reads ----------------------------------------------------------------------------
     def query(
@@ -250,51 +355,31 @@ class Store:
         mode: Mode = "hybrid",
         limit: int = 50,
         filters: Filters | None = None,
+        sentence_vectors: bool = False,
     ) -> list[StoredPassage]:
-        """Dense, sparse, or both fused with reciprocal rank fusion in Qdrant's Query API."""
-        flt = _filter(filters)
-        prefetch_limit = max(limit, self.settings.prefetch_limit)
-        sparse_q = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
-        if mode == "sparse" and (sparse_q is None or not sparse_q.indices):
+        """Dense, sparse, or both fused with reciprocal rank fusion in Qdrant's Query API. Passages come without
+        their sentence vectors unless asked (answers need them, search results do not)."""
+        if mode == "sparse" and not (sparse and sparse[0]):
             return []
+        prefetch_limit = max(limit, self.settings.prefetch_limit)
         try:
             with self._lock:
-                if mode == "dense":
-                    res = self.client.query_points(
-                        self.collection, query=dense, using="text-dense", limit=limit, query_filter=flt,
-                        with_payload=True,
-                    )
-                elif mode == "sparse":
-                    res = self.client.query_points(
-                        self.collection, query=sparse_q, using="text-sparse", limit=limit, query_filter=flt,
-                        with_payload=True,
-                    )
-                else:
-                    prefetch = [models.Prefetch(query=dense, using="text-dense", limit=prefetch_limit, filter=flt)]
-                    if sparse_q is not None and sparse_q.indices:
-                        prefetch.append(
-                            models.Prefetch(query=sparse_q, using="text-sparse", limit=prefetch_limit, filter=flt)
-                        )
-                    fusion = (models.RrfQuery(rrf=models.Rrf(k=self.settings.rrf_k)) if self.settings.rrf_k
-                              else models.FusionQuery(fusion=models.Fusion.RRF))
-                    res = self.client.query_points(
-                        self.collection, prefetch=prefetch, query=fusion, limit=limit, with_payload=True,
-                    )
-                unknown = any(self._live_record(p.payload) is None for p in res.points)
+                hits = self.engine.query(dense, sparse, mode, limit, prefetch_limit, _conditions(filters),
+                                         self.settings.rrf_k, sentence_vectors)
+                unknown = any(self._live_record(h.payload) is None for h in hits)
                 if unknown and time.monotonic() - self._loaded_at > 2.0:
                     # Another process (a second API on the same server) may have committed documents.
                     self._live = self._load_registry()
                 out = []
-                for p in res.points:
-                    rec = self._live_record(p.payload)
+                for h in hits:
+                    rec = self._live_record(h.payload)
                     if rec is None:
                         continue  # an uncommitted or superseded version
-                    payload = p.payload or {}
-                    meta = payload.get("meta", {})
+                    meta = h.payload.get("meta", {})
                     out.append(
                         StoredPassage(
                             doc_id=rec.doc_id, version=rec.version, position=int(meta.get("position", 0)),
-                            content=payload.get("content", ""), meta=meta, score=float(p.score),
+                            content=h.payload.get("content", ""), meta=meta, score=h.score,
                         )
                     )
                 return out
@@ -305,31 +390,32 @@ class Store:
         rec = self.get(doc_id)
         if rec is None:
             return []
-        flt = _filter(Filters(doc_ids=[doc_id]))
         with self._lock:
-            points, _ = self.client.scroll(self.collection, scroll_filter=flt, limit=10000, with_payload=True)
+            payloads = list(self.engine.scroll_passages(True, [Match("meta.doc_id", (doc_id,))]))
         out = [
-            StoredPassage(rec.doc_id, rec.version, int(p.payload["meta"]["position"]), p.payload.get("content", ""),
-                          p.payload["meta"], 0.0)
-            for p in points
-            if self._live_record(p.payload) is not None
+            StoredPassage(rec.doc_id, rec.version, int(p["meta"]["position"]), p.get("content", ""), p["meta"], 0.0)
+            for p in payloads
+            if self._live_record(p) is not None
         ]
         return sorted(out, key=lambda s: s.position)
 
     def ping(self) -> bool:
-        try:
-            with self._lock:
-                self.client.get_collections()
-            return True
-        except Exception:  # noqa: BLE001
-            return False
+        with self._lock:
+            return self.engine.ping()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+        stop = getattr(self.engine, "stop_optimizing", None)
+        if stop is not None:
+            stop()
+        self.wait_optimized(timeout=120)
+        with self._lock:
             try:
-                self.haystack.close()
-            except Exception:  # noqa: BLE001
+                self._save_stats()
+            except OSError:
                 pass
+            self.engine.close()
 
 
 def _record_id(doc_id: str) -> str:
@@ -352,19 +438,19 @@ def norm_key(value: str) -> str:
     return " ".join(value.lower().split())
 
 
-def _filter(f: Filters | None) -> models.Filter | None:
+def _conditions(f: Filters | None) -> list[Match | Range]:
     if f is None:
-        return None
-    must: list[models.Condition] = []
+        return []
+    must: list[Match | Range] = []
     for key, values in (("meta.org_key", f.organisations), ("meta.country_keys", f.countries),
                         ("meta.theme_keys", f.themes)):
         if values:
-            must.append(models.FieldCondition(key=key, match=models.MatchAny(any=[norm_key(v) for v in values])))
+            must.append(Match(key, tuple(norm_key(v) for v in values)))
     if f.doc_ids:
-        must.append(models.FieldCondition(key="meta.doc_id", match=models.MatchAny(any=f.doc_ids)))
+        must.append(Match("meta.doc_id", tuple(f.doc_ids)))
     if f.year_from is not None or f.year_to is not None:
-        must.append(models.FieldCondition(key="meta.year", range=models.Range(gte=f.year_from, lte=f.year_to)))
-    return models.Filter(must=must) if must else None
+        must.append(Range("meta.year", f.year_from, f.year_to))
+    return must
 
 
 def _describe(exc: Exception) -> str:

@@ -99,9 +99,20 @@ def upload_runner(svc: Services) -> JobRunner:
             return 503, "L'archivio dei documenti non è raggiungibile, riprova tra poco."
         return None
 
+    def startup() -> None:
+        svc.store.collect_garbage()
+        svc.store.schedule_optimize()  # writes the last run left unindexed, if any
+
     # Passages left by a crash mid-write are invisible (their version is not live) but take room: collected on
-    # the writer's own thread before any upload.
-    return JobRunner(work, classify, keep=svc.settings.upload_jobs_kept, startup=svc.store.collect_garbage)
+    # the writer's own thread before any upload. Indexes are refreshed in the background after each batch.
+    def background() -> bool:
+        from ..embedding import embed_passages
+
+        return svc.store.enrich_step(embed_passages)
+
+    return JobRunner(work, classify, keep=svc.settings.upload_jobs_kept, startup=startup,
+                     idle=svc.store.schedule_optimize,
+                     background=background if svc.settings.sentence_vectors == "background" else None)
 
 
 def keep_original(folder, doc_id: str, filename: str, data: bytes) -> None:

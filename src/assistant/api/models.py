@@ -152,6 +152,8 @@ class DocumentOut(BaseModel):
     years: list[int]
     passages: int
     updated_at: float
+    sentence_vectors: bool = Field(description="Its sentences have e5 vectors (added in the background after "
+                                               "indexing); until then answers from it use the lexical selector")
 
 
 class DocumentDetail(DocumentOut):

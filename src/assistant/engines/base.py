@@ -1,0 +1,86 @@
+"""What the Store asks of an engine, in engine-neutral terms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from haystack import Document
+
+Mode = Literal["hybrid", "dense", "sparse"]
+DENSE = "text-dense"
+SPARSE = "text-sparse"
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot be reached or opened."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """A payload field equal to any of `values` (a keyword or integer field)."""
+
+    key: str
+    values: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Range:
+    """An integer payload field within [gte, lte] (either bound optional)."""
+
+    key: str
+    gte: int | None = None
+    lte: int | None = None
+
+
+Condition = Match | Range
+
+
+@dataclass
+class Hit:
+    payload: dict[str, Any]
+    score: float
+
+
+class Engine(Protocol):
+    """Passages (a dense and a sparse vector each, payload {"id", "content", "meta"}) and document records (one
+    payload per document id). Payload fields used in conditions are indexed: meta.doc_id, meta.version,
+    meta.org_key, meta.country_keys, meta.theme_keys (keywords) and meta.year (integer)."""
+
+    name: str
+
+    def write_passages(self, documents: list[Document]) -> None: ...
+
+    def delete_passages(self, must: list[Condition], must_not: list[Condition]) -> None: ...
+
+    def set_passage_meta(self, passage_ids: list[str], fields: dict[str, Any]) -> None:
+        """Set fields of the `meta` payload of passages, by their document-store ids ("doc:version:position")."""
+        ...
+
+    def scroll_passages(self, fields: list[str] | bool, must: list[Condition] | None = None,
+                        ) -> Iterator[dict[str, Any]]: ...
+
+    def count_passages(self) -> int: ...
+
+    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None, mode: Mode,
+              limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
+              sentence_vectors: bool = False) -> list[Hit]:
+        """Payloads leave out meta.sentence_vectors (the bulk of a payload) unless `sentence_vectors`."""
+        ...
+
+    def put_record(self, key: str, payload: dict[str, Any]) -> None: ...
+
+    def delete_record(self, key: str) -> None: ...
+
+    def records(self) -> Iterator[dict[str, Any]]: ...
+
+    def optimize(self, pause: Callable[[], Any]) -> bool:
+        """Refresh indexes after a batch of writes; `pause()` is a context manager that holds searches for the
+        short moment an engine needs them held. Returns whether anything changed."""
+        ...
+
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,277 @@
+"""Qdrant Edge (`qdrant-edge-py`): Qdrant's Rust engine in process, on disk under `data/edge/`.
+
+Hand-written because no Haystack document store wraps Qdrant Edge. Two shards per collection: passages (named
+dense + sparse vectors, IDF on the sparse one) and document records (Edge has no vector-less shard, so each
+record carries a one-dimensional placeholder vector).
+
+`EdgeShard.optimize()` holds the GIL and the shard while it builds HNSW graphs and refreshes IDF, so it never
+runs on the live shard: the shard is flushed and copied, a niced child process optimizes the copy, and the copy
+replaces the live shard in one short swap. Searches go on throughout; writes wait (the Store's write gate).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import qdrant_edge as qe
+
+from ..embedding import DIM
+from .base import DENSE, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range
+
+if TYPE_CHECKING:
+    from haystack import Document
+
+log = logging.getLogger("assistant.store.edge")
+
+KEYWORD_FIELDS = ["meta.doc_id", "meta.version", "meta.org_key", "meta.country_keys", "meta.theme_keys"]
+INTEGER_FIELDS = ["meta.year"]
+PAGE = 1000
+SENTENCE_VECTORS = "meta.sentence_vectors"
+# The child imports nothing of ours: it starts in a fraction of a second.
+_OPTIMIZE_CHILD = ("import sys, qdrant_edge as q; s = q.EdgeShard.load(sys.argv[1]); s.optimize(); s.flush(); "
+                   "s.close()")
+
+
+def passages_config() -> qe.EdgeConfig:
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+
+
+def records_config() -> qe.EdgeConfig:
+    return qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=1, distance=qe.Distance.Dot))
+
+
+class EdgeEngine:
+    name = "edge"
+
+    def __init__(self, root: Path, collection: str, hnsw_ef: int = 128, exact_below: int = 20_000) -> None:
+        self.root = root
+        self.hnsw_ef = hnsw_ef
+        self.exact_below = exact_below
+        self.passages_dir = root / collection
+        self.records_dir = root / f"{collection}_documents"
+        self.dirty_marker = root / f".{collection}.unoptimized"
+        self._child: subprocess.Popen[str] | None = None
+        self._closing = False
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self._lock_file = _lock(root / f".{collection}.lock")
+            recover_swap(self.passages_dir)
+            self.passages = _open(self.passages_dir, passages_config(),
+                                  [(f, qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
+                                  + [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS])
+            self.records_shard = _open(self.records_dir, records_config(), [("doc_id", qe.PayloadSchemaType.Keyword)])
+        except EngineUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
+            raise EngineUnavailable(str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__) from exc
+
+    # ----- passages -------------------------------------------------------------------------
+    def write_passages(self, documents: list[Document]) -> None:
+        points = []
+        for doc in documents:
+            vector: dict[str, Any] = {DENSE: list(doc.embedding or [])}
+            if doc.sparse_embedding is not None and doc.sparse_embedding.indices:
+                vector[SPARSE] = qe.SparseVector(list(doc.sparse_embedding.indices),
+                                                 list(doc.sparse_embedding.values))
+            payload = {"id": doc.id, "content": doc.content or "", "meta": doc.meta}
+            points.append(qe.Point(point_id(doc.id), vector, payload))
+        self._mark_dirty()
+        self.passages.update(qe.UpdateOperation.upsert_points(points))
+
+    def set_passage_meta(self, passage_ids: list[str], fields: dict[str, Any]) -> None:
+        for pid in passage_ids:  # one value per passage
+            self.passages.update(qe.UpdateOperation.set_payload([point_id(pid)], fields, key="meta"))
+
+    def delete_passages(self, must: list[Condition], must_not: list[Condition]) -> None:
+        self._mark_dirty()
+        self.passages.update(qe.UpdateOperation.delete_points_by_filter(
+            qe.Filter(must=_conditions(must), must_not=_conditions(must_not))))
+
+    def scroll_passages(self, fields: list[str] | bool, must: list[Condition] | None = None,
+                        ) -> Iterator[dict[str, Any]]:
+        flt = qe.Filter(must=_conditions(must)) if must else None
+        yield from _scroll(self.passages, fields, flt)
+
+    def count_passages(self) -> int:
+        return self.passages.count(qe.CountRequest(exact=True))
+
+    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None, mode: Mode,
+              limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
+              sentence_vectors: bool = False) -> list[Hit]:
+        flt = qe.Filter(must=_conditions(must)) if must else None
+        payload = True if sentence_vectors else qe.PayloadSelector.Exclude([SENTENCE_VECTORS])
+        params = self._params(flt)
+        sparse_q = qe.Query.Nearest(qe.SparseVector(sparse[0], sparse[1]), using=SPARSE) \
+            if sparse and sparse[0] else None
+        if mode == "dense":
+            req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
+                                  params=params, with_payload=payload)
+        elif mode == "sparse":
+            if sparse_q is None:
+                return []
+            req = qe.QueryRequest(limit=limit, query=sparse_q, filter=flt, with_payload=payload)
+        else:
+            prefetches = [qe.Prefetch(limit=prefetch_limit, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
+                                      params=params)]
+            if sparse_q is not None:
+                prefetches.append(qe.Prefetch(limit=prefetch_limit, query=sparse_q, filter=flt))
+            req = qe.QueryRequest(limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=rrf_k),
+                                  with_payload=payload)
+        return [Hit(p.payload or {}, float(p.score)) for p in self.passages.query(req)]
+
+    def _params(self, flt: qe.Filter | None) -> qe.SearchParams:
+        """HNSW with a wider beam; exact search when a filter leaves few passages (HNSW recall drops there)."""
+        if flt is not None and self.passages.count(qe.CountRequest(filter=flt, exact=False)) <= self.exact_below:
+            return qe.SearchParams(exact=True)
+        return qe.SearchParams(hnsw_ef=self.hnsw_ef)
+
+    # ----- records --------------------------------------------------------------------------
+    def put_record(self, key: str, payload: dict[str, Any]) -> None:
+        self.records_shard.update(qe.UpdateOperation.upsert_points([qe.Point(key, [1.0], payload)]))
+
+    def delete_record(self, key: str) -> None:
+        self.records_shard.update(qe.UpdateOperation.delete_points([key]))
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        yield from _scroll(self.records_shard, True, None)
+
+    # ----- maintenance ----------------------------------------------------------------------
+    def _mark_dirty(self) -> None:
+        if not self.dirty_marker.exists():
+            self.dirty_marker.touch()
+
+    def needs_optimize(self) -> bool:
+        return self.dirty_marker.exists()
+
+    def optimize(self, pause: Callable[[], Any]) -> bool:
+        if not self.needs_optimize():
+            return False
+        started = time.perf_counter()
+        with pause():
+            self.passages.flush()
+            self.records_shard.flush()
+        work = self.passages_dir.with_name(self.passages_dir.name + ".next")
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(self.passages_dir, work)
+        if self._closing:
+            shutil.rmtree(work, ignore_errors=True)
+            return False
+        self._child = subprocess.Popen([sys.executable, "-c", _OPTIMIZE_CHILD, str(work)], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.nice(10))
+        _, err = self._child.communicate()
+        code, self._child = self._child.returncode, None
+        if code != 0 or self._closing:
+            shutil.rmtree(work, ignore_errors=True)
+            log.warning("optimize_failed code=%s error=%s", code, (err or "").strip().splitlines()[-1:])
+            return False
+        old = self.passages_dir.with_name(self.passages_dir.name + ".old")
+        with pause():
+            self.passages.close()
+            os.rename(self.passages_dir, old)
+            os.rename(work, self.passages_dir)
+            self.passages = qe.EdgeShard.load(str(self.passages_dir))
+        self.dirty_marker.unlink(missing_ok=True)  # no write came in meanwhile: they wait on the Store's gate
+        shutil.rmtree(old, ignore_errors=True)
+        self.records_shard.optimize()  # a few thousand one-number points: milliseconds
+        log.info("optimized engine=edge seconds=%.1f", time.perf_counter() - started)
+        return True
+
+    def ping(self) -> bool:
+        try:
+            self.passages.count(qe.CountRequest(exact=False))
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    def stop_optimizing(self) -> None:
+        """Stop a rebuild in progress (on shutdown): the copy is dropped, the live shard was never touched."""
+        self._closing = True
+        child = self._child
+        if child is not None:
+            child.kill()
+
+    def close(self) -> None:
+        for shard in (getattr(self, "passages", None), getattr(self, "records_shard", None)):
+            if shard is not None:
+                try:
+                    shard.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        lock_file = getattr(self, "_lock_file", None)
+        if lock_file is not None:
+            lock_file.close()
+            self._lock_file = None
+
+
+def point_id(doc_id: str) -> str:
+    """The same point ids as qdrant-haystack gives (uuid5 of the document id)."""
+    from haystack_integrations.document_stores.qdrant.converters import convert_id
+
+    return str(uuid.UUID(convert_id(doc_id)))
+
+
+def _lock(path: Path) -> IO[str]:
+    handle = open(path, "a+")  # noqa: SIM115 - held for the engine's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise EngineUnavailable(
+            "the embedded store is open in another process (stop the API or point QDRANT_URL at a server)"
+        ) from None
+    return handle
+
+
+def recover_swap(live: Path) -> None:
+    """Finish or undo a swap cut short by a crash: the live shard is whole in every case."""
+    work = live.with_name(live.name + ".next")
+    old = live.with_name(live.name + ".old")
+    if not live.exists() and old.exists():
+        os.rename(old, live)  # killed between the two renames: the copy may be half-made, the old one is whole
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _open(path: Path, config: qe.EdgeConfig, indexes: list[tuple[str, Any]]) -> qe.EdgeShard:
+    if path.exists() and any(path.iterdir()):
+        return qe.EdgeShard.load(str(path))
+    shutil.rmtree(path, ignore_errors=True)
+    shard = qe.EdgeShard.create(str(path), config)
+    for field, schema in indexes:
+        shard.update(qe.UpdateOperation.create_field_index(field, schema))
+    return shard
+
+
+def _scroll(shard: qe.EdgeShard, fields: list[str] | bool, flt: qe.Filter | None) -> Iterator[dict[str, Any]]:
+    offset = None
+    while True:
+        points, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=PAGE, filter=flt, with_payload=fields,
+                                                       with_vector=False))
+        for p in points:
+            yield p.payload or {}
+        if offset is None:
+            return
+
+
+def _conditions(conds: list[Condition] | None) -> list[Any]:
+    out: list[Any] = []
+    for c in conds or []:
+        if isinstance(c, Match):
+            match = qe.MatchValue(c.values[0]) if len(c.values) == 1 else qe.MatchAny(list(c.values))
+            out.append(qe.FieldCondition(key=c.key, match=match))
+        elif isinstance(c, Range):
+            out.append(qe.FieldCondition(key=c.key, range=qe.RangeFloat(gte=c.gte, lte=c.lte)))
+    return out

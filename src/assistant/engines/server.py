@@ -1,0 +1,163 @@
+"""A Qdrant server through qdrant-client: the way to scale out (Qdrant's own distributed mode).
+
+Passages are written by qdrant-haystack's `QdrantDocumentStore` (the maintained integration fits a server);
+reads and the registry go through its qdrant-client.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from haystack import Document
+from haystack.document_stores.types import DuplicatePolicy
+from haystack.utils import Secret
+from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+from qdrant_client import models
+
+from ..embedding import DIM
+from .base import DENSE, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range
+
+KEYWORD_FIELDS = ["meta.doc_id", "meta.version", "meta.organisation", "meta.org_key", "meta.country_keys",
+                  "meta.theme_keys"]
+
+
+class ServerEngine:
+    name = "server"
+
+    def __init__(self, params: dict[str, Any], collection: str) -> None:
+        self.collection = collection
+        self.registry = f"{collection}_documents"
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect")  # local mode scans
+        indexes = [{"field_name": f, "field_schema": models.PayloadSchemaType.KEYWORD} for f in KEYWORD_FIELDS]
+        indexes.append({"field_name": "meta.year", "field_schema": models.PayloadSchemaType.INTEGER})
+        try:
+            self.haystack = QdrantDocumentStore(
+                **params, index=collection, embedding_dim=DIM, use_sparse_embeddings=True, sparse_idf=True,
+                similarity="cosine", progress_bar=False, write_batch_size=64, payload_fields_to_index=indexes,
+            )
+            # The integration exposes no public client; we share its one.
+            self.haystack._initialize_client()
+            self.client = self.haystack._client
+            if not self.client.collection_exists(self.registry):
+                self.client.create_collection(self.registry, vectors_config={})
+                self.client.create_payload_index(self.registry, "doc_id", models.PayloadSchemaType.KEYWORD)
+        except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
+            raise EngineUnavailable(describe(exc)) from exc
+
+    @classmethod
+    def remote(cls, url: str, api_key: str | None, collection: str) -> ServerEngine:
+        params: dict[str, Any] = {"url": url, "client_kwargs": {"check_compatibility": False}}
+        if api_key:
+            params["api_key"] = Secret.from_token(api_key)
+        return cls(params, collection)
+
+    @classmethod
+    def local(cls, path: Path, collection: str) -> ServerEngine:
+        path.mkdir(parents=True, exist_ok=True)
+        return cls({"path": str(path), "force_disable_check_same_thread": True}, collection)
+
+    # ----- passages -------------------------------------------------------------------------
+    def write_passages(self, documents: list[Document]) -> None:
+        self.haystack.write_documents(documents, policy=DuplicatePolicy.OVERWRITE)
+
+    def set_passage_meta(self, passage_ids: list[str], fields: dict[str, Any]) -> None:
+        from haystack_integrations.document_stores.qdrant.converters import convert_id
+
+        for pid in passage_ids:
+            self.client.set_payload(self.collection, payload=fields, points=[convert_id(pid)], key="meta", wait=True)
+
+    def delete_passages(self, must: list[Condition], must_not: list[Condition]) -> None:
+        flt = models.Filter(must=_conditions(must), must_not=_conditions(must_not))
+        self.client.delete(self.collection, points_selector=models.FilterSelector(filter=flt), wait=True)
+
+    def scroll_passages(self, fields: list[str] | bool, must: list[Condition] | None = None,
+                        ) -> Iterator[dict[str, Any]]:
+        flt = models.Filter(must=_conditions(must)) if must else None
+        offset = None
+        while True:
+            points, offset = self.client.scroll(self.collection, scroll_filter=flt, limit=1000, offset=offset,
+                                                with_payload=fields)
+            for p in points:
+                yield p.payload or {}
+            if offset is None:
+                return
+
+    def count_passages(self) -> int:
+        return self.client.count(self.collection, exact=True).count
+
+    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None, mode: Mode,
+              limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
+              sentence_vectors: bool = False) -> list[Hit]:
+        flt = models.Filter(must=_conditions(must)) if must else None
+        payload: Any = True if sentence_vectors else models.PayloadSelectorExclude(exclude=["meta.sentence_vectors"])
+        sparse_q = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse and sparse[0] else None
+        if mode == "dense":
+            res = self.client.query_points(self.collection, query=dense, using=DENSE, limit=limit,
+                                           query_filter=flt, with_payload=payload)
+        elif mode == "sparse":
+            if sparse_q is None:
+                return []
+            res = self.client.query_points(self.collection, query=sparse_q, using=SPARSE, limit=limit,
+                                           query_filter=flt, with_payload=payload)
+        else:
+            prefetch = [models.Prefetch(query=dense, using=DENSE, limit=prefetch_limit, filter=flt)]
+            if sparse_q is not None:
+                prefetch.append(models.Prefetch(query=sparse_q, using=SPARSE, limit=prefetch_limit, filter=flt))
+            res = self.client.query_points(self.collection, prefetch=prefetch,
+                                           query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)), limit=limit,
+                                           with_payload=payload)
+        return [Hit(p.payload or {}, float(p.score)) for p in res.points]
+
+    # ----- records --------------------------------------------------------------------------
+    def put_record(self, key: str, payload: dict[str, Any]) -> None:
+        self.client.upsert(self.registry, points=[models.PointStruct(id=key, vector={}, payload=payload)], wait=True)
+
+    def delete_record(self, key: str) -> None:
+        self.client.delete(self.registry, points_selector=models.PointIdsList(points=[key]), wait=True)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        offset = None
+        while True:
+            points, offset = self.client.scroll(self.registry, limit=1000, offset=offset, with_payload=True)
+            for p in points:
+                yield p.payload or {}
+            if offset is None:
+                return
+
+    def optimize(self, pause: Callable[[], Any]) -> bool:
+        return False  # a server optimizes its segments itself
+
+    def ping(self) -> bool:
+        try:
+            self.client.get_collections()
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    def close(self) -> None:
+        try:
+            self.haystack.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _conditions(conds: list[Condition] | None) -> list[models.Condition]:
+    out: list[models.Condition] = []
+    for c in conds or []:
+        if isinstance(c, Match):
+            match = (models.MatchValue(value=c.values[0]) if len(c.values) == 1
+                     else models.MatchAny(any=list(c.values)))
+            out.append(models.FieldCondition(key=c.key, match=match))
+        elif isinstance(c, Range):
+            out.append(models.FieldCondition(key=c.key, range=models.Range(gte=c.gte, lte=c.lte)))
+    return out
+
+
+def describe(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "already accessed by another instance" in text:
+        return "the embedded store is open in another process (stop the API or point QDRANT_URL at a server)"
+    return text[:300]

@@ -1,0 +1,306 @@
+"""The store contract, run on both engines: Qdrant Edge on disk, and the server engine over qdrant-client's local
+mode (it speaks the server's client API). Plus what only the embedded engine does: index rebuilds beside
+searches, recovery from a swap cut short, migration of a store made by the old local mode."""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from haystack import Document
+from haystack.dataclasses import SparseEmbedding
+
+from assistant.config import Settings
+from assistant.store import DocumentRecord, Filters, Store, StoreUnavailable
+
+ENGINES = ["edge", "server"]
+RNG = np.random.default_rng(7)
+
+
+def settings_for(engine: str, data: Path, **extra) -> Settings:
+    url = f"local:{data / 'qdrant-local'}" if engine == "server" else None
+    return Settings(data_dir=data, qdrant_url=url, **extra)
+
+
+def _sparse(text: str) -> SparseEmbedding:
+    ids = sorted({zlib.crc32(w.encode()) % 100_000 for w in text.lower().split()})
+    return SparseEmbedding(indices=ids, values=[1.0] * len(ids))
+
+
+def _unit(v: np.ndarray) -> list[float]:
+    return (v / np.linalg.norm(v)).astype(np.float32).tolist()
+
+
+def passages(doc_id: str, texts: list[str], org: str = "", year: int | None = None,
+             vectors: list[list[float]] | None = None) -> list[Document]:
+    out = []
+    for i, text in enumerate(texts):
+        vec = vectors[i] if vectors else _unit(RNG.standard_normal(384))
+        out.append(Document(content=text, embedding=vec, sparse_embedding=_sparse(text),
+                            meta={"doc_id": doc_id, "position": i, "title": doc_id, "org_key": org.lower(),
+                                  "organisation": org, "year": [year] if year else [], "country_keys": [],
+                                  "theme_keys": []}))
+    return out
+
+
+def record(doc_id: str, version: str, org: str = "", year: int | None = None) -> DocumentRecord:
+    return DocumentRecord(doc_id=doc_id, version=version, content_hash=version, organisation=org,
+                          years=[year] if year else [])
+
+
+def query_text(store: Store, text: str, **kw):
+    sparse = _sparse(text)
+    return store.query(_unit(RNG.standard_normal(384)), (sparse.indices, sparse.values), **kw)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    return request.param
+
+
+def test_versions_commit_atomically_and_deletes_are_final(engine, tmp_path):
+    store = Store(settings_for(engine, tmp_path))
+    try:
+        store.write_document(record("a", "v1"), passages("a", ["acqua potabile Gaza uno", "rifiuti Tunisi uno"]))
+        store.write_document(record("b", "v1"), passages("b", ["scuola Betlemme"]))
+        assert {p.content for p in store.passages_of("a")} == {"acqua potabile Gaza uno", "rifiuti Tunisi uno"}
+        store.write_document(record("a", "v2"), passages("a", ["acqua potabile Gaza due"]))
+        assert [p.content for p in store.passages_of("a")] == ["acqua potabile Gaza due"]
+        assert store.count_passages() == 2  # the old version's passages are gone, not only hidden
+        hits = query_text(store, "acqua potabile Gaza", limit=10, mode="sparse")
+        assert [h.content for h in hits] == ["acqua potabile Gaza due"]
+        assert store.delete_document("b") and not store.delete_document("b")
+        assert store.get("b") is None and store.passages_of("b") == []
+        assert [r.doc_id for r in store.documents()] == ["a"]
+    finally:
+        store.close()
+    reopened = Store(settings_for(engine, tmp_path))
+    try:
+        assert [(r.doc_id, r.version, r.passages) for r in reopened.documents()] == [("a", "v2", 1)]
+        assert reopened.count_passages() == 1
+    finally:
+        reopened.close()
+
+
+def test_passages_without_a_committed_record_are_invisible_then_collected(engine, tmp_path):
+    store = Store(settings_for(engine, tmp_path))
+    try:
+        store.write_document(record("a", "v1"), passages("a", ["energia solare Kairouan"]))
+        [draft] = passages("a", ["energia solare Kairouan bozza"])
+        orphan = [replace(draft, id="a:v9:0", meta={**draft.meta, "version": "v9"})]
+        store.engine.write_passages(orphan)  # a crash after the passages, before the record
+        hits = query_text(store, "energia solare Kairouan", limit=10, mode="sparse")
+        assert [h.version for h in hits] == ["v1"]
+        assert store.collect_garbage() == 1 and store.count_passages() == 1
+    finally:
+        store.close()
+
+
+def test_sentence_vectors_are_left_out_of_payloads_unless_asked(engine, tmp_path):
+    store = Store(settings_for(engine, tmp_path))
+    try:
+        docs = passages("a", ["acqua Gaza"])
+        docs[0].meta["sentence_vectors"] = "AAAA"
+        store.write_document(record("a", "v1"), docs)
+        [light] = query_text(store, "acqua Gaza", limit=1)
+        [full] = query_text(store, "acqua Gaza", limit=1, sentence_vectors=True)
+        assert "sentence_vectors" not in light.meta and light.meta["doc_id"] == "a"
+        assert full.meta["sentence_vectors"] == "AAAA"
+        store.engine.set_passage_meta(["a:v1:0"], {"sentence_vectors": "BBBB"})
+        assert store.passages_of("a")[0].meta["sentence_vectors"] == "BBBB"
+    finally:
+        store.close()
+
+
+def test_filters_mean_the_same_on_both_engines(engine, tmp_path):
+    store = Store(settings_for(engine, tmp_path))
+    try:
+        for i, (org, year) in enumerate([("ANCI Toscana", 2019), ("ANCI Toscana", 2022), ("Comune di Prato", 2022)]):
+            store.write_document(record(f"d{i}", "v1", org, year),
+                                 passages(f"d{i}", [f"progetto cooperazione numero {i}"], org, year))
+        q = "progetto cooperazione"
+        def ids(**kw):
+            return sorted(h.doc_id for h in query_text(store, q, limit=10, filters=Filters(**kw)))
+        assert ids(organisations=["anci toscana"]) == ["d0", "d1"]
+        assert ids(year_from=2020, year_to=2022) == ["d1", "d2"]
+        assert ids(organisations=["ANCI Toscana", "Comune di Prato"], year_from=2022) == ["d1", "d2"]
+        assert ids(doc_ids=["d2", "d0"]) == ["d0", "d2"]
+        assert ids(organisations=["Regione Umbria"]) == []
+        for mode in ("dense", "sparse", "hybrid"):
+            assert {h.doc_id for h in query_text(store, q, limit=10, mode=mode)} == {"d0", "d1", "d2"}
+    finally:
+        store.close()
+
+
+def test_term_statistics_follow_writes_and_are_kept_across_restarts(engine, tmp_path):
+    settings = settings_for(engine, tmp_path)
+    store = Store(settings)
+    try:
+        store.write_document(record("a", "v1"), passages("a", ["Gaza acqua", "Gaza scuola"]))
+        n, df = store.term_stats()
+        assert n == 2 and df["gaz"] == 2 and df["acqu"] == 1
+        store.write_document(record("a", "v2"), passages("a", ["Tunisi acqua"]))
+        store.write_document(record("b", "v1"), passages("b", ["Gaza rifiuti"]))
+        assert store.term_stats() == store._scan_stats()  # kept up to date, not rescanned
+        assert store.term_stats()[1]["gaz"] == 1
+        store.delete_document("a")
+        assert store.term_stats() == store._scan_stats() == (1, store.term_stats()[1])
+    finally:
+        store.close()
+    assert (tmp_path / "passages.terms.json.gz").exists()
+    reopened = Store(settings)
+    try:
+        assert reopened._stats == (1, {"gaz": 1, "rif": 1})  # read from disk, no scan
+    finally:
+        reopened.close()
+    # a store changed behind the saved statistics (another process, a crash) rescans instead of trusting them
+    other = Store(settings)
+    try:
+        other.write_document(record("c", "v1"), passages("c", ["Sfax porto"]))
+        other._stats = None  # as if this process had never counted
+    finally:
+        other.close()
+    again = Store(settings)
+    try:
+        assert again.term_stats() == (2, {"gaz": 1, "rif": 1, "sfax": 1, "port": 1})
+    finally:
+        again.close()
+
+
+def test_a_second_opener_of_the_embedded_store_gets_a_clear_error(tmp_path):
+    store = Store(settings_for("edge", tmp_path))
+    try:
+        with pytest.raises(StoreUnavailable, match="open in another process"):
+            Store(settings_for("edge", tmp_path))
+    finally:
+        store.close()
+    Store(settings_for("edge", tmp_path)).close()  # free again once closed
+
+
+# ------------------------------------------------------------------------------- the embedded engine only
+
+
+def test_index_rebuild_runs_beside_searches_and_keeps_every_point(tmp_path):
+    store = Store(settings_for("edge", tmp_path))
+    try:
+        texts = [f"passaggio {i} cooperazione {i % 17}" for i in range(40)]
+        for d in range(100):  # 4,000 passages: a rebuild takes seconds
+            store.write_document(record(f"d{d}", "v1"), passages(f"d{d}", texts))
+        assert store.engine.needs_optimize()
+        store.schedule_optimize()
+        done_during = 0
+        while store._optimizer is not None and store._optimizer.is_alive():
+            assert len(query_text(store, "cooperazione 3", limit=5)) == 5
+            done_during += 1
+        # An in-process optimize() holds the GIL and the shard: no search could have finished meanwhile.
+        assert done_during >= 3
+        assert not store.engine.needs_optimize()
+        assert store.count_passages() == 4000 and len(store.documents()) == 100
+        assert len(store.passages_of("d42")) == 40
+        assert not store.optimize()  # nothing new to do
+    finally:
+        store.close()
+
+
+def test_a_swap_cut_short_is_recovered_on_open(tmp_path):
+    settings = settings_for("edge", tmp_path)
+    store = Store(settings)
+    store.write_document(record("a", "v1"), passages("a", ["Mostar ponte"]))
+    store.close()
+    live = tmp_path / "edge" / "passages"
+    # killed between the two renames: the live folder was moved aside, the optimized copy not yet in place
+    live.rename(live.with_name("passages.old"))
+    (tmp_path / "edge" / "passages.next").mkdir()
+    (tmp_path / "edge" / "passages.next" / "half-written").write_text("x")
+    store = Store(settings)
+    try:
+        assert [p.content for p in store.passages_of("a")] == ["Mostar ponte"]
+        assert not (tmp_path / "edge" / "passages.next").exists()
+        assert not (tmp_path / "edge" / "passages.old").exists()
+    finally:
+        store.close()
+
+
+def test_a_store_made_by_the_old_local_mode_is_migrated_once(tmp_path):
+    legacy = Settings(data_dir=tmp_path, qdrant_url=f"local:{tmp_path / 'qdrant'}")  # the old layout
+    old = Store(legacy)
+    vectors = [_unit(RNG.standard_normal(384)) for _ in range(3)]
+    try:
+        old.write_document(record("a", "v1", "ANCI Toscana", 2021),
+                           passages("a", ["Prato acque reflue Gaza", "Betlemme scuola", "Hebron rifiuti"],
+                                    "ANCI Toscana", 2021, vectors))
+        old.write_document(record("b", "v3"), passages("b", ["Tozeur palme"]))
+        before = sorted((p.doc_id, p.position, p.content) for d in ("a", "b") for p in old.passages_of(d))
+    finally:
+        old.close()
+    # a migration cut short earlier leaves a staging folder: it is started again
+    (tmp_path / "edge" / ".migrating").mkdir(parents=True)
+    store = Store(settings_for("edge", tmp_path))
+    try:
+        assert store.engine_name == "edge"
+        assert [(r.doc_id, r.version) for r in store.documents()] == [("a", "v1"), ("b", "v3")]
+        after = sorted((p.doc_id, p.position, p.content) for d in ("a", "b") for p in store.passages_of(d))
+        assert after == before
+        hit = store.query(vectors[1], None, mode="dense", limit=1)[0]
+        assert hit.content == "Betlemme scuola" and hit.score == pytest.approx(1.0, abs=1e-3)
+        assert [h.doc_id for h in query_text(store, "Tozeur palme", limit=1, mode="sparse")] == ["b"]
+        assert [h.doc_id for h in query_text(store, "scuola", limit=5, filters=Filters(year_from=2021))] == ["a"] * 3
+        assert not (tmp_path / "edge" / ".migrating").exists()
+    finally:
+        store.close()
+    assert (tmp_path / "qdrant" / "collection" / "passages").is_dir()  # the old store is left as it was
+    # once migrated, a restart opens the Edge store and does not copy again
+    started = time.perf_counter()
+    store = Store(settings_for("edge", tmp_path))
+    try:
+        assert len(store.documents()) == 2 and store.count_passages() == 4
+    finally:
+        store.close()
+    assert time.perf_counter() - started < 30
+
+
+def test_writes_wait_for_a_rebuild_and_then_land(tmp_path):
+    store = Store(settings_for("edge", tmp_path))
+    try:
+        texts = [f"voce {i} gemellaggio" for i in range(40)]
+        for d in range(60):
+            store.write_document(record(f"d{d}", "v1"), passages(f"d{d}", texts))
+        store.schedule_optimize()
+        writer = threading.Thread(target=store.write_document,
+                                  args=(record("nuovo", "v1"), passages("nuovo", ["Djougou mercato"])))
+        writer.start()
+        writer.join(300)
+        store.wait_optimized(300)
+        assert [p.content for p in store.passages_of("nuovo")] == ["Djougou mercato"]
+        assert store.count_passages() == 60 * 40 + 1
+    finally:
+        store.close()
+    reopened = Store(settings_for("edge", tmp_path))
+    try:
+        assert reopened.count_passages() == 60 * 40 + 1 and reopened.get("nuovo") is not None
+    finally:
+        reopened.close()
+
+
+def test_closing_during_a_rebuild_drops_the_copy_and_keeps_the_store(tmp_path):
+    store = Store(settings_for("edge", tmp_path))
+    texts = [f"riga {i} partenariato" for i in range(40)]
+    for d in range(100):
+        store.write_document(record(f"d{d}", "v1"), passages(f"d{d}", texts))
+    store.schedule_optimize()
+    deadline = time.time() + 60
+    while store.engine._child is None and time.time() < deadline:  # the child process is at work
+        time.sleep(0.01)
+    store.close()
+    assert not (tmp_path / "edge" / "passages.next").exists()
+    reopened = Store(settings_for("edge", tmp_path))
+    try:
+        assert reopened.count_passages() == 4000 and len(reopened.documents()) == 100
+        assert reopened.engine.needs_optimize()  # still to do, next time
+    finally:
+        reopened.close()
