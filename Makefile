@@ -32,8 +32,13 @@ run: ingest
 		$(BIN)/assistant serve; \
 	fi
 
+# The whole suite on the embedded engine (Qdrant Edge), then the store-backed tests again on the server engine
+# (qdrant-client's local mode stands in for a server: same client API).
+SERVER_TESTS := tests/test_ingest.py tests/test_search.py tests/test_answers.py tests/test_answerability.py \
+	tests/test_api.py tests/test_hardening.py
 test: install
 	$(BIN)/python -m pytest -q
+	COOP_TEST_ENGINE=server $(BIN)/python -m pytest -q $(SERVER_TESTS)
 
 eval: install
 	$(BIN)/assistant eval --corpus corpus --questions eval/questions.jsonl
