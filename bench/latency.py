@@ -36,8 +36,10 @@ def free_port() -> int:
 
 def start_api(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    # Without the query cache: benchmark questions repeat, a user's rarely do.
     proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)], cwd=ROOT,
-                            env={**os.environ, **env, "ASSISTANT_LOG_LEVEL": "WARNING"},
+                            env={"ASSISTANT_QUERY_CACHE_SIZE": "0", **os.environ, **env,
+                                 "ASSISTANT_LOG_LEVEL": "WARNING"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120

@@ -66,3 +66,22 @@ def test_sparse_and_dense_modes_differ_where_words_are_missing(corpus_store):
     s = Searcher(corpus_store)
     assert s.search("come candidarsi come consulente", mode="sparse").hits == []
     assert s.search("come candidarsi come consulente", mode="dense").hits[0].doc_id == "000_f83177014e1fe298"
+
+
+def test_query_vectors_are_cached_per_searcher_and_bounded(monkeypatch):
+    import assistant.retrieval as retrieval
+
+    calls: list[str] = []
+    real = retrieval.embed_queries
+    monkeypatch.setattr(retrieval, "embed_queries", lambda texts: calls.append(texts[0]) or real(texts))
+    cache = retrieval.QueryCache(2)
+    first = cache.encode("acqua potabile a Gaza")
+    assert cache.encode("acqua potabile a Gaza") is first and calls == ["acqua potabile a Gaza"]
+    cache.encode("rifiuti a Tunisi")
+    cache.encode("scuole a Betlemme")  # the oldest one goes
+    cache.encode("acqua potabile a Gaza")
+    assert calls.count("acqua potabile a Gaza") == 2
+    off = retrieval.QueryCache(0)
+    off.encode("rifiuti a Tunisi")
+    off.encode("rifiuti a Tunisi")
+    assert calls.count("rifiuti a Tunisi") == 3

@@ -23,7 +23,7 @@ from .answerability import Constraint, Evidence, constraints_of, missing, passag
 from .config import Settings
 from .conversation import ConversationStore, Turn
 from .embedding import unpack_vectors
-from .retrieval import EncodedQuery, Searcher, encode_query
+from .retrieval import EncodedQuery, Searcher
 from .selector import (LABEL, LEXICAL_MODEL_FILE, QuestionInfo, SelectorModel, SentenceFacts, featurize, holds_type,
                        load_model, name_stems, without_dense)
 from .store import Filters, Store, StoredPassage
@@ -347,10 +347,10 @@ class AskService:
     """Question → follow-up resolution → retrieval → answerer → recorded turn."""
 
     def __init__(self, store: Store, settings: Settings, answerer: Answerer | None = None,
-                 conversations: ConversationStore | None = None) -> None:
+                 conversations: ConversationStore | None = None, searcher: Searcher | None = None) -> None:
         self.store = store
         self.settings = settings
-        self.searcher = Searcher(store)
+        self.searcher = searcher or Searcher(store)
         self.answerer = answerer or ExtractiveAnswerer(store, settings.abstain_threshold,
                                                        settings.max_answer_sentences, settings.answer_join_ratio,
                                                        settings.answer_typed_ratio,
@@ -373,7 +373,7 @@ class AskService:
             last = history[-1]
             context = Context(True, last.resolved_query, last.cited_doc_ids, last.cited_passages, last.question)
             query_text = f"{question} {last.resolved_query}"
-        encoded = encode_query(query_text)
+        encoded = self.searcher.encode(query_text)
         t1 = time.perf_counter()
         evidence = self.searcher.passages(encoded, limit=self.settings.answer_passages, filters=filters,
                                           sentence_vectors=True)

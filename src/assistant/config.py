@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     # retrieval
     prefetch_limit: int = 60
     rrf_k: int = 2  # reciprocal rank fusion constant (Qdrant's default)
+    query_cache_size: int = 2048  # recent queries' vectors kept (0: none; the latency benchmarks turn it off)
     hnsw_ef: int = 128  # HNSW beam of the embedded engine; chosen by measured recall (bench/reports/scale.md)
     exact_search_below: int = 20_000  # a filter leaving at most this many passages searches them exactly
     bm25_k1: float = 1.2

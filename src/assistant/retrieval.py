@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .embedding import embed_queries
@@ -44,15 +46,44 @@ def encode_query(text: str, dense_text: str | None = None) -> EncodedQuery:
     return EncodedQuery(text, embed_queries([dense_text or text])[0].tolist(), (list(sv.indices), list(sv.values)))
 
 
+class QueryCache:
+    """Recent queries' encodings. The e5 vector is most of a search's time, and the web app sends the same query
+    again for each filter toggled and page turned, and for the question asked after a search."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, EncodedQuery] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, text: str) -> EncodedQuery:
+        if self.size <= 0:
+            return encode_query(text)
+        with self._lock:
+            hit = self._items.get(text)
+            if hit is not None:
+                self._items.move_to_end(text)
+                return hit
+        encoded = encode_query(text)
+        with self._lock:
+            self._items[text] = encoded
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return encoded
+
+
 class Searcher:
     """Retrieval over one Store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.queries = QueryCache(store.settings.query_cache_size)
+
+    def encode(self, text: str) -> EncodedQuery:
+        return self.queries.encode(text)
 
     def passages(self, query: str | EncodedQuery, limit: int = 50, mode: Mode = "hybrid",
                  filters: Filters | None = None, sentence_vectors: bool = False) -> list[StoredPassage]:
-        q = query if isinstance(query, EncodedQuery) else encode_query(query)
+        q = query if isinstance(query, EncodedQuery) else self.encode(query)
         return self.store.query(q.dense, q.sparse, mode=mode, limit=limit, filters=filters,
                                 sentence_vectors=sentence_vectors)
 

@@ -60,6 +60,7 @@ def stem(word: str) -> str:
     return stemmed
 
 
+@lru_cache(maxsize=65536)
 def is_stop(word: str) -> bool:
     return strip_accents(word.lower()) in stopwords()
 

@@ -35,7 +35,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             if getattr(app.state, "services", None) is not None:
                 return app.state.services
             st = store or Store(settings)
-            svc = Services(settings=settings, store=st, searcher=Searcher(st), asker=AskService(st, settings),
+            searcher = Searcher(st)  # one query cache for searches and the questions asked after them
+            svc = Services(settings=settings, store=st, searcher=searcher,
+                           asker=AskService(st, settings, searcher=searcher),
                            feedback=FeedbackStore(settings.feedback_path))
             svc.jobs = upload_runner(svc)  # also collects orphan passages first
             svc.feedback.prune(settings.feedback_retention_days)

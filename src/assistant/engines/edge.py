@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 import qdrant_edge as qe
 
 from ..embedding import DIM
-from .base import DENSE, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range
+from .base import DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range
 
 if TYPE_CHECKING:
     from haystack import Document
@@ -36,7 +36,6 @@ log = logging.getLogger("assistant.store.edge")
 KEYWORD_FIELDS = ["meta.doc_id", "meta.version", "meta.org_key", "meta.country_keys", "meta.theme_keys"]
 INTEGER_FIELDS = ["meta.year"]
 PAGE = 1000
-SENTENCE_VECTORS = "meta.sentence_vectors"
 # The child imports nothing of ours: it starts in a fraction of a second.
 _OPTIMIZE_CHILD = ("import sys, qdrant_edge as q; s = q.EdgeShard.load(sys.argv[1]); s.optimize(); s.flush(); "
                    "s.close()")
@@ -112,7 +111,7 @@ class EdgeEngine:
               limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
               sentence_vectors: bool = False) -> list[Hit]:
         flt = qe.Filter(must=_conditions(must)) if must else None
-        payload = True if sentence_vectors else qe.PayloadSelector.Exclude([SENTENCE_VECTORS])
+        payload = True if sentence_vectors else qe.PayloadSelector.Include(LIGHT_PAYLOAD)
         params = self._params(flt)
         sparse_q = qe.Query.Nearest(qe.SparseVector(sparse[0], sparse[1]), using=SPARSE) \
             if sparse and sparse[0] else None

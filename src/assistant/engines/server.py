@@ -18,7 +18,7 @@ from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from qdrant_client import models
 
 from ..embedding import DIM
-from .base import DENSE, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range
+from .base import DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range
 
 KEYWORD_FIELDS = ["meta.doc_id", "meta.version", "meta.organisation", "meta.org_key", "meta.country_keys",
                   "meta.theme_keys"]
@@ -92,7 +92,7 @@ class ServerEngine:
               limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
               sentence_vectors: bool = False) -> list[Hit]:
         flt = models.Filter(must=_conditions(must)) if must else None
-        payload: Any = True if sentence_vectors else models.PayloadSelectorExclude(exclude=["meta.sentence_vectors"])
+        payload: Any = True if sentence_vectors else models.PayloadSelectorInclude(include=LIGHT_PAYLOAD)
         sparse_q = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse and sparse[0] else None
         if mode == "dense":
             res = self.client.query_points(self.collection, query=dense, using=DENSE, limit=limit,
