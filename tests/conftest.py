@@ -26,6 +26,7 @@ def make_settings(data_dir: Path, **overrides):
     env_free = {k: v for k, v in overrides.items()}
     env_free.setdefault("rate_limit_per_minute", 0)  # the suite asks fast; test_hardening checks the limit
     url = f"local:{data_dir / 'qdrant-local'}" if ENGINE == "server" else None
+    url = env_free.pop("qdrant_url", url)
     return Settings(data_dir=data_dir, qdrant_url=url, api_keys=env_free.pop("api_keys", ""), **env_free)
 
 

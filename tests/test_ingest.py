@@ -270,7 +270,7 @@ def test_latin1_html_declaring_its_charset_is_decoded(empty):
 def test_a_store_sees_documents_committed_by_another_writer(tmp_path):
     """Two API processes on one Qdrant server: each one's registry cache catches up with the other's writes.
     (Embedded mode has one process per folder, so two Store objects share one client here.)"""
-    settings = make_settings(tmp_path / "data")
+    settings = make_settings(tmp_path / "data", qdrant_url=f"local:{tmp_path / 'server'}")
     writer = Store(settings)
     try:
         reader = Store.__new__(Store)

@@ -169,15 +169,17 @@ class Store:
     def collect_garbage(self) -> int:
         """Delete passages whose document version is not live (left by an interrupted run)."""
         removed = 0
-        with self._write_gate, self._lock:
+        with self._write_gate:
+            # The scan (long on a large store) runs beside searches: no write can happen meanwhile.
             stale: set[str] = set()
             for payload in self.engine.scroll_passages(["meta.doc_id", "meta.version"]):
                 if self._live_record(payload) is None:
                     stale.add(payload.get("meta", {}).get("doc_id", ""))
                     removed += 1
-            for doc_id in stale:
-                live = self._live.get(doc_id)
-                self._delete_passages(doc_id, keep_version=live.version if live else None)
+            with self._lock:
+                for doc_id in stale:
+                    live = self._live.get(doc_id)
+                    self._delete_passages(doc_id, keep_version=live.version if live else None)
         if removed:
             log.info("garbage_collected passages=%d", removed)
         return removed
@@ -366,7 +368,7 @@ class Store:
             with self._lock:
                 hits = self.engine.query(dense, sparse, mode, limit, prefetch_limit, _conditions(filters),
                                          self.settings.rrf_k, sentence_vectors)
-                unknown = any(self._live_record(h.payload) is None for h in hits)
+                unknown = self.engine.shared and any(self._live_record(h.payload) is None for h in hits)
                 if unknown and time.monotonic() - self._loaded_at > 2.0:
                     # Another process (a second API on the same server) may have committed documents.
                     self._live = self._load_registry()

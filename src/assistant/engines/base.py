@@ -57,6 +57,7 @@ class Engine(Protocol):
     meta.org_key, meta.country_keys, meta.theme_keys (keywords) and meta.year (integer)."""
 
     name: str
+    shared: bool  # other processes may write to it (a server): the registry cache must look for their commits
 
     def write_passages(self, documents: list[Document]) -> None: ...
 

@@ -54,6 +54,7 @@ def records_config() -> qe.EdgeConfig:
 
 class EdgeEngine:
     name = "edge"
+    shared = False  # one process per folder (the lock file)
 
     def __init__(self, root: Path, collection: str, hnsw_ef: int = 128, exact_below: int = 20_000) -> None:
         self.root = root

@@ -26,6 +26,7 @@ KEYWORD_FIELDS = ["meta.doc_id", "meta.version", "meta.organisation", "meta.org_
 
 class ServerEngine:
     name = "server"
+    shared = True
 
     def __init__(self, params: dict[str, Any], collection: str) -> None:
         self.collection = collection
