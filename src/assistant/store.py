@@ -96,7 +96,8 @@ class Store:
                 self._stats: tuple[int, dict[str, int]] | None = None
                 self._loaded_at = 0.0
                 self._live = self._load_registry()
-                self._stats = self._read_stats()
+                # An empty store's statistics are known: counted from the first write on, never scanned.
+                self._stats = self._read_stats() if self._live else (0, {})
         except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
             self.engine.close()
             raise StoreUnavailable(_describe(exc)) from exc
