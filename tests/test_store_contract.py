@@ -96,7 +96,11 @@ def test_passages_without_a_committed_record_are_invisible_then_collected(engine
         store.engine.write_passages(orphan)  # a crash after the passages, before the record
         hits = query_text(store, "energia solare Kairouan", limit=10, mode="sparse")
         assert [h.version for h in hits] == ["v1"]
+        if not store.engine.shared:  # the embedded store scans only after a write was cut short
+            assert store.collect_garbage() == 0 and store.count_passages() == 2
+            store._writing.touch()  # what the cut-short write left
         assert store.collect_garbage() == 1 and store.count_passages() == 1
+        assert not store._writing.exists()
     finally:
         store.close()
 

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     prefetch_limit: int = 60
     rrf_k: int = 2  # reciprocal rank fusion constant (Qdrant's default)
     query_cache_size: int = 2048  # recent queries' vectors kept (0: none; the latency benchmarks turn it off)
-    hnsw_ef: int = 128  # HNSW beam of the embedded engine; chosen by measured recall (bench/reports/scale.md)
+    hnsw_ef: int = 256  # HNSW beam of the embedded engine; chosen by measured recall (bench/reports/scale.md)
     exact_search_below: int = 20_000  # a filter leaving at most this many passages searches them exactly
     bm25_k1: float = 1.2
     bm25_b: float = 0.75

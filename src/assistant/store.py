@@ -83,6 +83,7 @@ class Store:
         self._optimizer: threading.Thread | None = None
         self._optimize_again = False
         self._closed = False
+        self._writing = settings.data_dir / f".{self.collection}.writing"
         try:
             if engine is None and not settings.qdrant_url:
                 from .migration import migrate_legacy
@@ -140,6 +141,8 @@ class Store:
         record.passages = len(passages)
         record.updated_at = time.time()
         with self._write_gate:
+            self._writing.parent.mkdir(parents=True, exist_ok=True)
+            self._writing.touch()  # left behind by a crash: the next garbage collection has work to do
             # The new version's passages are invisible until its record is committed, so they are written in
             # small batches with the lock let go in between: searches are not held up by a long document.
             for start in range(0, len(passages), 16):
@@ -152,6 +155,7 @@ class Store:
                 self._live[record.doc_id] = record
                 self._count_terms([p.content or "" for p in passages], +1)
                 self._delete_passages(record.doc_id, keep_version=record.version)
+            self._writing.unlink(missing_ok=True)
 
     def delete_document(self, doc_id: str) -> bool:
         with self._write_gate, self._lock:
@@ -167,8 +171,11 @@ class Store:
         must_not = [Match("meta.version", (keep_version,))] if keep_version is not None else []
         self.engine.delete_passages([Match("meta.doc_id", (doc_id,))], must_not)
 
-    def collect_garbage(self) -> int:
-        """Delete passages whose document version is not live (left by an interrupted run)."""
+    def collect_garbage(self, force: bool = False) -> int:
+        """Delete passages whose document version is not live (left by an interrupted run). The scan reads every
+        payload, so on a store only this process writes it runs only after an interrupted write."""
+        if not (force or self.engine.shared or self._writing.exists()):
+            return 0
         removed = 0
         with self._write_gate:
             # The scan (long on a large store) runs beside searches: no write can happen meanwhile.
@@ -181,6 +188,7 @@ class Store:
                 for doc_id in stale:
                     live = self._live.get(doc_id)
                     self._delete_passages(doc_id, keep_version=live.version if live else None)
+            self._writing.unlink(missing_ok=True)
         if removed:
             log.info("garbage_collected passages=%d", removed)
         return removed

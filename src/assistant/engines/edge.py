@@ -56,7 +56,7 @@ class EdgeEngine:
     name = "edge"
     shared = False  # one process per folder (the lock file)
 
-    def __init__(self, root: Path, collection: str, hnsw_ef: int = 128, exact_below: int = 20_000) -> None:
+    def __init__(self, root: Path, collection: str, hnsw_ef: int = 256, exact_below: int = 20_000) -> None:
         self.root = root
         self.hnsw_ef = hnsw_ef
         self.exact_below = exact_below
