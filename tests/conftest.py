@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -103,6 +104,18 @@ def writable_store(tmp_path):
     enrich(store)
     yield store, settings
     store.close()
+
+
+@contextlib.contextmanager
+def api_client(settings, store, timeout: float = 60):
+    """The real API over `store`, served on loopback, with a keep-alive client for it: (server, client)."""
+    import httpx
+
+    from assistant.api.app import create_app
+
+    with LiveServer(create_app(settings, store=store)) as server:
+        with httpx.Client(base_url=server.url, timeout=timeout) as client:
+            yield server, client
 
 
 def upload_and_wait(client, name: str, data: bytes, headers: dict, form: dict | None = None,

@@ -10,7 +10,7 @@ import pytest
 
 from assistant.api.app import create_app
 
-from .conftest import upload_and_wait, LiveServer, free_port, make_settings
+from .conftest import LiveServer, api_client, free_port, make_settings, upload_and_wait
 from .filemakers import make_pdf
 
 READ, ADMIN = "read-key-123", "admin-key-456"
@@ -23,18 +23,16 @@ H_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 def api(corpus_store, tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("api-data"), api_keys=KEYS,
                              cors_origins="https://portale.example.it")
-    with LiveServer(create_app(settings, store=corpus_store)) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            yield client
+    with api_client(settings, corpus_store) as (_, client):
+        yield client
 
 
 @pytest.fixture
 def admin_api(writable_store):
     store, settings = writable_store
     settings = make_settings(settings.data_dir, api_keys=KEYS, max_upload_mb=0.05)
-    with LiveServer(create_app(settings, store=store)) as server:
-        with httpx.Client(base_url=server.url, timeout=120) as client:
-            yield client, store
+    with api_client(settings, store, timeout=120) as (_, client):
+        yield client, store
 
 
 def _no_trace(resp: httpx.Response) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from assistant.api.app import create_app
 
-from .conftest import ROOT, LiveServer, free_port, make_settings, upload_and_wait
+from .conftest import ROOT, LiveServer, api_client, free_port, make_settings, upload_and_wait
 from .filemakers import make_docx_bomb, make_pdf
 
 READ, READ2, ADMIN = "chiave-lettura-1", "chiave-lettura-2", "chiave-admin"
@@ -35,18 +35,16 @@ def _rss_mb() -> float:
 def keyed(corpus_store, tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("hardening"), api_keys=KEYS, header_timeout_seconds=1.0,
                              body_timeout_seconds=1.0)
-    with LiveServer(create_app(settings, store=corpus_store)) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            yield server, client
+    with api_client(settings, corpus_store) as (server, client):
+        yield server, client
 
 
 @pytest.fixture
 def writable_api(writable_store):
     store, settings = writable_store
     settings = make_settings(settings.data_dir, api_keys=KEYS, max_upload_mb=2)
-    with LiveServer(create_app(settings, store=store)) as server:
-        with httpx.Client(base_url=server.url, timeout=120) as client:
-            yield client, store
+    with api_client(settings, store, timeout=120) as (_, client):
+        yield client, store
 
 
 def _raw(server, data: bytes, read_timeout: float = 5.0, then: bytes = b"") -> bytes:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .config import Settings
-from .engines.base import EngineUnavailable
+from .engines.base import EngineUnavailable, describe
 
 log = logging.getLogger("assistant.migration")
 
@@ -48,7 +48,7 @@ def migrate_legacy(settings: Settings, collection: str, progress: bool = True) -
     except Exception as exc:  # noqa: BLE001
         raise EngineUnavailable(
             f"the store in {legacy} was made by an older version and could not be read for migration "
-            f"({str(exc).splitlines()[0][:160]}); stop any other process using it and run `assistant migrate`"
+            f"({describe(exc)[:160]}); stop any other process using it and run `assistant migrate`"
         ) from exc
     copied = 0
     try:

@@ -9,7 +9,6 @@ passages of live versions, so a killed ingestion leaves every document fully old
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
@@ -17,7 +16,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from haystack import Document
 
 from .config import Settings
 from .engines import Engine, EngineUnavailable, Match, Range, open_engine
-from .engines.base import Mode
+from .engines.base import Mode, describe
 
 log = logging.getLogger("assistant.store")
 
@@ -101,7 +99,7 @@ class Store:
                 self._stats = self._read_stats() if self._live else (0, {})
         except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
             self.engine.close()
-            raise StoreUnavailable(_describe(exc)) from exc
+            raise StoreUnavailable(describe(exc)) from exc
 
     @property
     def engine_name(self) -> str:
@@ -134,7 +132,7 @@ class Store:
     def write_document(self, record: DocumentRecord, passages: list[Document]) -> None:
         """Write passages of a new version, then commit the record, then drop older versions."""
         passages = [
-            replace(doc, id=f"{record.doc_id}:{record.version}:{doc.meta['position']}",
+            replace(doc, id=passage_id(record.doc_id, record.version, doc.meta["position"]),
                     meta={**doc.meta, "version": record.version})
             for doc in passages
         ]
@@ -212,7 +210,7 @@ class Store:
                 return False
             if not p.meta.get("sentence_vectors"):  # stores indexed with vectors at ingest already have them
                 sentences = p.meta.get("sentences") or split_sentences(p.content)
-                todo.append((f"{doc_id}:{p.version}:{p.position}", pack_vectors(embed(sentences))))
+                todo.append((passage_id(doc_id, p.version, p.position), pack_vectors(embed(sentences))))
         with self._write_gate, self._lock:
             live = self._live.get(doc_id)
             if live is None or live.version != rec.version:
@@ -239,15 +237,10 @@ class Store:
         """Refresh the engine's indexes (HNSW graphs, sparse IDF) after a batch of writes. Searches go on;
         writes wait. Returns whether anything changed."""
         with self._write_gate:
-            changed = self.engine.optimize(self._pause)
+            changed = self.engine.optimize(self._lock)
             if changed:
                 self._save_stats()
             return changed
-
-    @contextlib.contextmanager
-    def _pause(self) -> Iterator[None]:
-        with self._lock:
-            yield
 
     def schedule_optimize(self) -> None:
         """Optimize in a background thread (one at a time; a request during a run asks for one more run)."""
@@ -395,7 +388,7 @@ class Store:
                     )
                 return out
         except Exception as exc:  # noqa: BLE001
-            raise StoreUnavailable(_describe(exc)) from exc
+            raise StoreUnavailable(describe(exc)) from exc
 
     def passages_of(self, doc_id: str) -> list[StoredPassage]:
         rec = self.get(doc_id)
@@ -427,6 +420,11 @@ class Store:
             except OSError:
                 pass
             self.engine.close()
+
+
+def passage_id(doc_id: str, version: str, position: int) -> str:
+    """A passage's document-store id: one per document version and position."""
+    return f"{doc_id}:{version}:{position}"
 
 
 def _record_id(doc_id: str) -> str:
@@ -463,9 +461,3 @@ def _conditions(f: Filters | None) -> list[Match | Range]:
         must.append(Range("meta.year", f.year_from, f.year_to))
     return must
 
-
-def _describe(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "already accessed by another instance" in text:
-        return "the embedded store is open in another process (stop the API or point QDRANT_URL at a server)"
-    return text[:300]

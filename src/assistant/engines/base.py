@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -21,8 +22,19 @@ LIGHT_PAYLOAD = ["id", "content"] + [f"meta.{k}" for k in (
     "countries", "country_keys", "themes", "theme_keys", "year", "dates")]
 
 
+IN_USE = "the embedded store is open in another process (stop the API or point QDRANT_URL at a server)"
+
+
 class EngineUnavailable(RuntimeError):
     """The engine cannot be reached or opened."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an engine error; qdrant-client local mode's "already accessed" becomes IN_USE."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "already accessed by another instance" in text:
+        return IN_USE
+    return text[:300]
 
 
 @dataclass(frozen=True)
@@ -84,9 +96,9 @@ class Engine(Protocol):
 
     def records(self) -> Iterator[dict[str, Any]]: ...
 
-    def optimize(self, pause: Callable[[], Any]) -> bool:
-        """Refresh indexes after a batch of writes; `pause()` is a context manager that holds searches for the
-        short moment an engine needs them held. Returns whether anything changed."""
+    def optimize(self, searches: AbstractContextManager[Any]) -> bool:
+        """Refresh indexes after a batch of writes; holding `searches` (the store's lock) holds them for the
+        short moment an engine needs that. Returns whether anything changed."""
         ...
 
     def ping(self) -> bool: ...

@@ -19,14 +19,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import qdrant_edge as qe
 
 from ..embedding import DIM
-from .base import DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range
+from .base import DENSE, IN_USE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe
 
 if TYPE_CHECKING:
     from haystack import Document
@@ -76,7 +77,7 @@ class EdgeEngine:
         except EngineUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
-            raise EngineUnavailable(str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__) from exc
+            raise EngineUnavailable(describe(exc)) from exc
 
     # ----- passages -------------------------------------------------------------------------
     def write_passages(self, documents: list[Document]) -> None:
@@ -156,11 +157,11 @@ class EdgeEngine:
     def needs_optimize(self) -> bool:
         return self.dirty_marker.exists()
 
-    def optimize(self, pause: Callable[[], Any]) -> bool:
+    def optimize(self, searches: AbstractContextManager[Any]) -> bool:
         if not self.needs_optimize():
             return False
         started = time.perf_counter()
-        with pause():
+        with searches:
             self.passages.flush()
             self.records_shard.flush()
         work = self.passages_dir.with_name(self.passages_dir.name + ".next")
@@ -178,7 +179,7 @@ class EdgeEngine:
             log.warning("optimize_failed code=%s error=%s", code, (err or "").strip().splitlines()[-1:])
             return False
         old = self.passages_dir.with_name(self.passages_dir.name + ".old")
-        with pause():
+        with searches:
             self.passages.close()
             os.rename(self.passages_dir, old)
             os.rename(work, self.passages_dir)
@@ -229,9 +230,7 @@ def _lock(path: Path) -> IO[str]:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise EngineUnavailable(
-            "the embedded store is open in another process (stop the API or point QDRANT_URL at a server)"
-        ) from None
+        raise EngineUnavailable(IN_USE) from None
     return handle
 
 

@@ -7,7 +7,8 @@ reads and the registry go through its qdrant-client.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from qdrant_client import models
 
 from ..embedding import DIM
-from .base import DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range
+from .base import DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe
 
 KEYWORD_FIELDS = ["meta.doc_id", "meta.version", "meta.organisation", "meta.org_key", "meta.country_keys",
                   "meta.theme_keys"]
@@ -128,7 +129,7 @@ class ServerEngine:
             if offset is None:
                 return
 
-    def optimize(self, pause: Callable[[], Any]) -> bool:
+    def optimize(self, searches: AbstractContextManager[Any]) -> bool:
         return False  # a server optimizes its segments itself
 
     def ping(self) -> bool:
@@ -156,9 +157,3 @@ def _conditions(conds: list[Condition] | None) -> list[models.Condition]:
             out.append(models.FieldCondition(key=c.key, range=models.Range(gte=c.gte, lte=c.lte)))
     return out
 
-
-def describe(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "already accessed by another instance" in text:
-        return "the embedded store is open in another process (stop the API or point QDRANT_URL at a server)"
-    return text[:300]
