@@ -87,11 +87,14 @@ def build(n: int, base: list[dict], folder: Path) -> dict:
     started = time.perf_counter()
     written = 0
     try:
-        for b in base:  # the real passages themselves, as they were indexed
-            rec: DocumentRecord = b["record"]
-            store.write_document(DocumentRecord(**{**rec.__dict__, "sentence_vectors": True}), [_doc(b, b["dense"], b["payload"]["meta"],
-                                                                          Document, SparseEmbedding)])
-            written += 1
+        by_doc: dict[str, list[dict]] = {}
+        for b in base:  # the real passages themselves, as they were indexed, one write per document
+            by_doc.setdefault(b["record"].doc_id, []).append(b)
+        for group in by_doc.values():
+            rec: DocumentRecord = group[0]["record"]
+            store.write_document(DocumentRecord(**{**rec.__dict__, "sentence_vectors": True}),
+                                 [_doc(b, b["dense"], b["payload"]["meta"], Document, SparseEmbedding) for b in group])
+            written += len(group)
         k = 0
         while written < n:
             doc_id = f"sintetico-{k:06d}"

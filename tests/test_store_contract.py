@@ -308,3 +308,47 @@ def test_closing_during_a_rebuild_drops_the_copy_and_keeps_the_store(tmp_path):
         assert reopened.engine.needs_optimize()  # still to do, next time
     finally:
         reopened.close()
+
+
+def test_search_reads_passages_only_for_the_page_and_ranks_by_id(engine, tmp_path):
+    from assistant.retrieval import Searcher
+    from assistant.sparse import document_vector, query_vector
+
+    def lexical(docs: list[Document]) -> list[Document]:  # the sparse vectors Searcher's queries match
+        return [replace(d, sparse_embedding=document_vector(d.content)) for d in docs]
+
+    store = Store(settings_for(engine, tmp_path))
+    try:
+        for d in range(6):
+            store.write_document(record(f"d{d}", "v1"),
+                                 lexical(passages(f"d{d}", [f"pozzi Gaza {d} uno", f"pozzi Gaza {d} due"])))
+        sparse = query_vector("pozzi Gaza")
+        ranked = store.rank(_unit(RNG.standard_normal(384)), (sparse.indices, sparse.values), mode="sparse", limit=20)
+        assert len(ranked) == 12 and {r.doc_id for r in ranked} == {f"d{d}" for d in range(6)}
+        read: list[int] = []
+        payloads = store.engine.payloads
+        store.engine.payloads = lambda ids, sv=False: read.append(len(ids)) or payloads(ids, sv)
+        page = Searcher(store).search("pozzi Gaza", k=2, mode="sparse")
+        assert page.total == 6 and len(page.hits) == 2
+        assert all(len(h.more_passages) == 1 and h.more_passages[0].doc_id == h.doc_id for h in page.hits)
+        assert read == [4]  # two documents' two passages, not the twelve ranked
+        # A replaced version's ids leave the ranking; its new passages join it.
+        store.write_document(record("d0", "v2"), lexical(passages("d0", ["pozzi Gaza nuovi"])))
+        ranked = store.rank(None, (sparse.indices, sparse.values), mode="sparse", limit=20)
+        assert sum(r.doc_id == "d0" for r in ranked) == 1
+        store.delete_document("d1")
+        assert all(r.doc_id != "d1" for r in store.rank(None, (sparse.indices, sparse.values), mode="sparse"))
+    finally:
+        store.close()
+
+
+def test_passages_must_be_positions_0_to_n(engine, tmp_path):
+    store = Store(settings_for(engine, tmp_path))
+    try:
+        store.write_document(record("a", "v1"), passages("a", ["Tozeur palme"]))
+        [p] = passages("a", ["Tozeur oasi"])
+        with pytest.raises(ValueError, match="positions"):
+            store.write_document(record("a", "v2"), [replace(p, meta={**p.meta, "position": 3})])
+        assert [(p.version, p.content) for p in store.passages_of("a")] == [("v1", "Tozeur palme")]
+    finally:
+        store.close()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from .embedding import embed_queries
 from .sparse import query_vector
-from .store import Filters, Mode, Store, StoredPassage
+from .store import Filters, Mode, Ranked, Store, StoredPassage
 from .text import mark_terms, snippet
 
 
@@ -89,17 +89,26 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, offset: int = 0, mode: Mode = "hybrid",
                filters: Filters | None = None, per_document: bool = True) -> SearchPage:
-        pool = self.passages(query, limit=max(self.store.settings.prefetch_limit, (offset + k) * 3), mode=mode,
-                             filters=filters)
+        q = self.encode(query)
+        pool = self.store.rank(q.dense, q.sparse, mode=mode, filters=filters,
+                               limit=max(self.store.settings.prefetch_limit, (offset + k) * 3))
         if not per_document:
-            return SearchPage(query, len(pool), [_hit(p, query) for p in pool[offset : offset + k]])
-        groups: dict[str, list[StoredPassage]] = {}
-        for p in pool:
-            groups.setdefault(p.doc_id, []).append(p)
+            shown = self.store.load(pool[offset : offset + k])
+            return SearchPage(query, len(pool), [_hit(p, query) for p in shown])
+        groups: dict[str, list[Ranked]] = {}
+        for r in pool:
+            groups.setdefault(r.doc_id, []).append(r)
         page = list(groups.values())[offset : offset + k]
-        # Marks and snippets cost stemming: build them only for the page returned.
+        # Passages are read only for the page returned, and marks and snippets (stemming) built only for it.
+        loaded: dict[str, list[StoredPassage]] = {}
+        for p in self.store.load([r for group in page for r in group]):
+            loaded.setdefault(p.doc_id, []).append(p)
         hits = []
-        for best, *others in page:
+        for group in page:
+            passages = loaded.get(group[0].doc_id)
+            if not passages:
+                continue  # deleted since it was ranked
+            best, *others = passages
             hit = _hit(best, query)
             hit.more_passages = [_hit(o, query, with_snippet=False) for o in others]
             hits.append(hit)

@@ -24,7 +24,7 @@ from haystack import Document
 
 from .config import Settings
 from .engines import Engine, EngineUnavailable, Match, Range, open_engine
-from .engines.base import Mode, describe
+from .engines.base import Mode, describe, point_id
 
 log = logging.getLogger("assistant.store")
 
@@ -56,6 +56,13 @@ class DocumentRecord:
     def from_payload(cls, payload: dict[str, Any]) -> DocumentRecord:
         known = {k: v for k, v in payload.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    point_id: str
+    doc_id: str
+    score: float
 
 
 @dataclass
@@ -94,7 +101,9 @@ class Store:
             with self._lock:
                 self._stats: tuple[int, dict[str, int]] | None = None
                 self._loaded_at = 0.0
-                self._live = self._load_registry()
+                self._live: dict[str, DocumentRecord] = {}
+                self._owners: dict[str, str] = {}
+                self._set_live(self._load_registry())
                 # An empty store's statistics are known: counted from the first write on, never scanned.
                 self._stats = self._read_stats() if self._live else (0, {})
         except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
@@ -111,6 +120,22 @@ class Store:
         meta = (payload or {}).get("meta", {})
         rec = self._live.get(meta.get("doc_id", ""))
         return rec if rec is not None and rec.version == meta.get("version") else None
+
+    def _set_live(self, records: dict[str, DocumentRecord]) -> None:
+        """Take `records` as the live registry, with the point id of each of their passages mapped to its
+        document: a search then groups and checks hits by id alone and reads payloads only for what it shows
+        (on a large store, payload reads are page faults, most of a search's time)."""
+        self._live = records
+        self._owners = {point_id(passage_id(r.doc_id, r.version, i)): r.doc_id
+                        for r in records.values() for i in range(r.passages)}
+
+    def _own(self, rec: DocumentRecord, live: bool) -> None:
+        for i in range(rec.passages):
+            pid = point_id(passage_id(rec.doc_id, rec.version, i))
+            if live:
+                self._owners[pid] = rec.doc_id
+            else:
+                self._owners.pop(pid, None)
 
     def _load_registry(self) -> dict[str, DocumentRecord]:
         self._loaded_at = time.monotonic()
@@ -130,7 +155,10 @@ class Store:
 
     # ----- writes ---------------------------------------------------------------------------
     def write_document(self, record: DocumentRecord, passages: list[Document]) -> None:
-        """Write passages of a new version, then commit the record, then drop older versions."""
+        """Write passages of a new version, then commit the record, then drop older versions. A version's passages
+        are its positions 0..n-1 (their ids follow from the record alone)."""
+        if sorted(int(doc.meta["position"]) for doc in passages) != list(range(len(passages))):
+            raise ValueError(f"passages of {record.doc_id} must have positions 0..{len(passages) - 1}")
         passages = [
             replace(doc, id=passage_id(record.doc_id, record.version, doc.meta["position"]),
                     meta={**doc.meta, "version": record.version})
@@ -150,7 +178,10 @@ class Store:
                 old = self._live.get(record.doc_id)
                 self._forget_terms(old)
                 self.engine.put_record(_record_id(record.doc_id), asdict(record))
+                if old is not None:
+                    self._own(old, live=False)
                 self._live[record.doc_id] = record
+                self._own(record, live=True)
                 self._count_terms([p.content or "" for p in passages], +1)
                 self._delete_passages(record.doc_id, keep_version=record.version)
             self._writing.unlink(missing_ok=True)
@@ -161,7 +192,7 @@ class Store:
                 return False
             self._forget_terms(self._live[doc_id])
             self.engine.delete_record(_record_id(doc_id))
-            del self._live[doc_id]
+            self._own(self._live.pop(doc_id), live=False)
             self._delete_passages(doc_id)
             return True
 
@@ -363,29 +394,48 @@ class Store:
     ) -> list[StoredPassage]:
         """Dense, sparse, or both fused with reciprocal rank fusion in Qdrant's Query API. Passages come without
         their sentence vectors unless asked (answers need them, search results do not)."""
+        return self.load(self.rank(dense, sparse, mode, limit, filters), sentence_vectors)
+
+    def rank(
+        self,
+        dense: list[float] | None,
+        sparse: tuple[list[int], list[float]] | None,
+        mode: Mode = "hybrid",
+        limit: int = 50,
+        filters: Filters | None = None,
+    ) -> list[Ranked]:
+        """The live passages that `query` would give, as ids and scores only (no payload read)."""
         if mode == "sparse" and not (sparse and sparse[0]):
             return []
         prefetch_limit = max(limit, self.settings.prefetch_limit)
         try:
             with self._lock:
                 hits = self.engine.query(dense, sparse, mode, limit, prefetch_limit, _conditions(filters),
-                                         self.settings.rrf_k, sentence_vectors)
-                unknown = self.engine.shared and any(self._live_record(h.payload) is None for h in hits)
+                                         self.settings.rrf_k, with_payload=False)
+                unknown = self.engine.shared and any(h.id not in self._owners for h in hits)
                 if unknown and time.monotonic() - self._loaded_at > 2.0:
                     # Another process (a second API on the same server) may have committed documents.
-                    self._live = self._load_registry()
+                    self._set_live(self._load_registry())
+                # Ids of no live version are passages of an uncommitted or superseded version.
+                return [Ranked(h.id, self._owners[h.id], h.score) for h in hits if h.id in self._owners]
+        except Exception as exc:  # noqa: BLE001
+            raise StoreUnavailable(describe(exc)) from exc
+
+    def load(self, ranked: list[Ranked], sentence_vectors: bool = False) -> list[StoredPassage]:
+        """The passages of `ranked`, in its order; any replaced or deleted meanwhile are left out."""
+        try:
+            with self._lock:
+                payloads = self.engine.payloads([r.point_id for r in ranked], sentence_vectors)
                 out = []
-                for h in hits:
-                    rec = self._live_record(h.payload)
+                for r in ranked:
+                    payload = payloads.get(r.point_id)
+                    rec = self._live_record(payload)
                     if rec is None:
-                        continue  # an uncommitted or superseded version
-                    meta = h.payload.get("meta", {})
-                    out.append(
-                        StoredPassage(
-                            doc_id=rec.doc_id, version=rec.version, position=int(meta.get("position", 0)),
-                            content=h.payload.get("content", ""), meta=meta, score=h.score,
-                        )
-                    )
+                        continue
+                    meta = payload.get("meta", {})
+                    out.append(StoredPassage(doc_id=rec.doc_id, version=rec.version,
+                                             position=int(meta.get("position", 0)),
+                                             content=payload.get("content", ""), meta=meta, score=r.score))
                 return out
         except Exception as exc:  # noqa: BLE001
             raise StoreUnavailable(describe(exc)) from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -59,8 +61,23 @@ Condition = Match | Range
 
 @dataclass
 class Hit:
-    payload: dict[str, Any]
+    id: str  # the point id (see point_id)
     score: float
+    payload: dict[str, Any]
+
+
+# qdrant-haystack's namespace: both engines give a passage the point id that its Haystack writer would.
+_NAMESPACE = uuid.UUID("3896d314-1e95-4a3a-b45a-945f9f0b541d").bytes
+
+
+def point_id(passage_id: str) -> str:
+    """A passage's point id: uuid5 of its document-store id, as qdrant-haystack's `convert_id` makes it (computed
+    here without building UUID objects: the store maps every live passage's point id when it opens)."""
+    h = bytearray(hashlib.sha1(_NAMESPACE + passage_id.encode("utf-8")).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 class Engine(Protocol):
@@ -86,8 +103,13 @@ class Engine(Protocol):
 
     def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None, mode: Mode,
               limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
-              sentence_vectors: bool = False) -> list[Hit]:
-        """Payloads are LIGHT_PAYLOAD's fields unless `sentence_vectors` (then whole, sentences and vectors too)."""
+              sentence_vectors: bool = False, with_payload: bool = True) -> list[Hit]:
+        """Payloads are LIGHT_PAYLOAD's fields unless `sentence_vectors` (then whole, sentences and vectors too);
+        none at all without `with_payload` (ids and scores only)."""
+        ...
+
+    def payloads(self, point_ids: list[str], sentence_vectors: bool = False) -> dict[str, dict[str, Any]]:
+        """Payloads of passages by point id, as `query` gives them; ids not found are left out."""
         ...
 
     def put_record(self, key: str, payload: dict[str, Any]) -> None: ...

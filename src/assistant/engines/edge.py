@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import IO, TYPE_CHECKING, Any
 import qdrant_edge as qe
 
 from ..embedding import DIM
-from .base import DENSE, IN_USE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe
+from .base import (DENSE, IN_USE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe,
+                   point_id)
 
 if TYPE_CHECKING:
     from haystack import Document
@@ -111,9 +111,9 @@ class EdgeEngine:
 
     def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None, mode: Mode,
               limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
-              sentence_vectors: bool = False) -> list[Hit]:
+              sentence_vectors: bool = False, with_payload: bool = True) -> list[Hit]:
         flt = qe.Filter(must=_conditions(must)) if must else None
-        payload = True if sentence_vectors else qe.PayloadSelector.Include(LIGHT_PAYLOAD)
+        payload = _selector(sentence_vectors) if with_payload else False
         params = self._params(flt)
         sparse_q = qe.Query.Nearest(qe.SparseVector(sparse[0], sparse[1]), using=SPARSE) \
             if sparse and sparse[0] else None
@@ -131,7 +131,13 @@ class EdgeEngine:
                 prefetches.append(qe.Prefetch(limit=prefetch_limit, query=sparse_q, filter=flt))
             req = qe.QueryRequest(limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=rrf_k),
                                   with_payload=payload)
-        return [Hit(p.payload or {}, float(p.score)) for p in self.passages.query(req)]
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self.passages.query(req)]
+
+    def payloads(self, point_ids: list[str], sentence_vectors: bool = False) -> dict[str, dict[str, Any]]:
+        if not point_ids:
+            return {}
+        return {str(p.id): p.payload or {}
+                for p in self.passages.retrieve(point_ids, _selector(sentence_vectors), False)}
 
     def _params(self, flt: qe.Filter | None) -> qe.SearchParams:
         """HNSW with a wider beam; exact search when a filter leaves few passages (HNSW recall drops there)."""
@@ -217,11 +223,8 @@ class EdgeEngine:
             self._lock_file = None
 
 
-def point_id(doc_id: str) -> str:
-    """The same point ids as qdrant-haystack gives (uuid5 of the document id)."""
-    from haystack_integrations.document_stores.qdrant.converters import convert_id
-
-    return str(uuid.UUID(convert_id(doc_id)))
+def _selector(sentence_vectors: bool) -> Any:
+    return True if sentence_vectors else qe.PayloadSelector.Include(LIGHT_PAYLOAD)
 
 
 def _lock(path: Path) -> IO[str]:

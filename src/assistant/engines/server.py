@@ -19,7 +19,8 @@ from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from qdrant_client import models
 
 from ..embedding import DIM
-from .base import DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe
+from .base import (DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe,
+                   point_id)
 
 KEYWORD_FIELDS = ["meta.doc_id", "meta.version", "meta.organisation", "meta.org_key", "meta.country_keys",
                   "meta.theme_keys"]
@@ -66,10 +67,8 @@ class ServerEngine:
         self.haystack.write_documents(documents, policy=DuplicatePolicy.OVERWRITE)
 
     def set_passage_meta(self, passage_ids: list[str], fields: dict[str, Any]) -> None:
-        from haystack_integrations.document_stores.qdrant.converters import convert_id
-
         for pid in passage_ids:
-            self.client.set_payload(self.collection, payload=fields, points=[convert_id(pid)], key="meta", wait=True)
+            self.client.set_payload(self.collection, payload=fields, points=[point_id(pid)], key="meta", wait=True)
 
     def delete_passages(self, must: list[Condition], must_not: list[Condition]) -> None:
         flt = models.Filter(must=_conditions(must), must_not=_conditions(must_not))
@@ -92,9 +91,9 @@ class ServerEngine:
 
     def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None, mode: Mode,
               limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
-              sentence_vectors: bool = False) -> list[Hit]:
+              sentence_vectors: bool = False, with_payload: bool = True) -> list[Hit]:
         flt = models.Filter(must=_conditions(must)) if must else None
-        payload: Any = True if sentence_vectors else models.PayloadSelectorInclude(include=LIGHT_PAYLOAD)
+        payload = _selector(sentence_vectors) if with_payload else False
         sparse_q = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse and sparse[0] else None
         if mode == "dense":
             res = self.client.query_points(self.collection, query=dense, using=DENSE, limit=limit,
@@ -111,7 +110,14 @@ class ServerEngine:
             res = self.client.query_points(self.collection, prefetch=prefetch,
                                            query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)), limit=limit,
                                            with_payload=payload)
-        return [Hit(p.payload or {}, float(p.score)) for p in res.points]
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in res.points]
+
+    def payloads(self, point_ids: list[str], sentence_vectors: bool = False) -> dict[str, dict[str, Any]]:
+        if not point_ids:
+            return {}
+        points = self.client.retrieve(self.collection, ids=point_ids, with_payload=_selector(sentence_vectors),
+                                      with_vectors=False)
+        return {str(p.id): p.payload or {} for p in points}
 
     # ----- records --------------------------------------------------------------------------
     def put_record(self, key: str, payload: dict[str, Any]) -> None:
@@ -157,3 +163,6 @@ def _conditions(conds: list[Condition] | None) -> list[models.Condition]:
             out.append(models.FieldCondition(key=c.key, range=models.Range(gte=c.gte, lte=c.lte)))
     return out
 
+
+def _selector(sentence_vectors: bool) -> Any:
+    return True if sentence_vectors else models.PayloadSelectorInclude(include=LIGHT_PAYLOAD)
