@@ -100,6 +100,65 @@ async def send_html(update: Update, context: ContextTypes.DEFAULT_TYPE, text: st
                 delay *= 2
 
 
+class DraftMessage:
+    """A language model's answer shown while it is written: one message, edited at most every `interval` seconds,
+    then replaced by the verified answer with its sources (which may differ: unverified sentences are dropped)."""
+
+    def __init__(self, bot, chat_id: int, interval: float = 1.0, clock=time.monotonic) -> None:
+        self.bot, self.chat_id, self.interval, self.clock = bot, chat_id, interval, clock
+        self.text = ""
+        self.message_id: int | None = None
+        self._shown = ""
+        self._last = 0.0
+
+    async def add(self, piece: str) -> None:
+        self.text += piece
+        if self.message_id is not None and self.clock() - self._last < self.interval:
+            return
+        shown = self.text.strip()[:3500] + " …"
+        if not self.text.strip() or shown == self._shown:
+            return
+        try:
+            if self.message_id is None:
+                sent = await self.bot.send_message(self.chat_id, shown)
+                self.message_id = sent.message_id
+            else:
+                await self.bot.edit_message_text(shown, chat_id=self.chat_id, message_id=self.message_id)
+            self._shown = shown
+        except TelegramError as exc:  # a draft that could not be shown is no loss: the answer follows
+            log.warning("telegram_draft_failed error=%s", type(exc).__name__)
+        self._last = self.clock()
+
+    async def finish(self, html_text: str, reply_markup=None) -> bool:
+        """Put the final answer in the draft's message (and any further parts after it); False if no draft was
+        shown, so the caller sends the answer as usual."""
+        if self.message_id is None:
+            return False
+        chunks = split_message(html_text)
+        try:
+            await self.bot.edit_message_text(chunks[0], chat_id=self.chat_id, message_id=self.message_id,
+                                             parse_mode=ParseMode.HTML, disable_web_page_preview=True,
+                                             reply_markup=reply_markup if len(chunks) == 1 else None)
+        except TelegramError as exc:
+            log.warning("telegram_final_edit_failed error=%s", type(exc).__name__)
+            await self.discard()
+            return False
+        for i, chunk in enumerate(chunks[1:], 2):
+            await self.bot.send_message(self.chat_id, chunk, parse_mode=ParseMode.HTML, disable_web_page_preview=True,
+                                        reply_markup=reply_markup if i == len(chunks) else None)
+        return True
+
+    async def discard(self) -> None:
+        """Remove a draft left without an answer (the error is told in a message of its own)."""
+        if self.message_id is None:
+            return
+        try:
+            await self.bot.delete_message(self.chat_id, self.message_id)
+        except TelegramError:
+            pass
+        self.message_id = None
+
+
 class CoopBot:
     """Handlers and per-chat state; `build()` returns the PTB Application."""
 
@@ -187,9 +246,12 @@ class CoopBot:
             await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
         except TelegramError:
             pass
-        answer = await self._call(update, context, "ask", self.api.ask(text, self.conversation_id(context)),
+        draft = DraftMessage(context.bot, update.effective_chat.id, self.settings.telegram_edit_seconds)
+        answer = await self._call(update, context, "ask",
+                                  self.api.ask_stream(text, self.conversation_id(context), draft.add),
                                   "Non posso elaborare la domanda")
         if answer is None:
+            await draft.discard()
             return
         context.chat_data["conversation_id"] = answer.get("conversation_id")
         context.chat_data["last_citations"] = answer.get("citations", [])
@@ -197,7 +259,8 @@ class CoopBot:
             InlineKeyboardButton("👍", callback_data=f"fb:up:{answer['answer_id']}"),
             InlineKeyboardButton("👎", callback_data=f"fb:down:{answer['answer_id']}"),
         ]])
-        await send_html(update, context, answer_html(answer), reply_markup=buttons)
+        if not await draft.finish(answer_html(answer), buttons):
+            await send_html(update, context, answer_html(answer), reply_markup=buttons)
 
     async def feedback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query

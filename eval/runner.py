@@ -123,13 +123,12 @@ def evaluate_answers(store: Store, settings: Settings, questions: list[dict[str,
     """Ask every question (follow-ups in their first question's conversation) with the threshold off, then
     apply each threshold of a sweep to the recorded confidences. Abstentions for an unsupported constraint
     happen at any threshold. `choose_on`: the split whose questions choose the best threshold."""
-    from assistant.answering import AskService, ExtractiveAnswerer
+    from assistant.answering import AskService, default_answerer
 
-    service = AskService(store, settings, answerer=ExtractiveAnswerer(store, threshold=0.0,
-                                                                      max_sentences=settings.max_answer_sentences,
-                                                                      join_ratio=settings.answer_join_ratio,
-                                                                      typed_ratio=settings.answer_typed_ratio,
-                                                                      sentence_vectors=settings.sentence_vectors != "off"))
+    # Without a language model every question is answered with the threshold off and the sweep applied after.
+    # With one, the model is asked only where the configured threshold answers (as in the product).
+    threshold = settings.abstain_threshold if settings.llm_url else 0.0
+    service = AskService(store, settings, answerer=default_answerer(store, settings, threshold=threshold))
     conversations: dict[str, str] = {}
     records = []
     latencies = []
@@ -146,6 +145,7 @@ def evaluate_answers(store: Store, settings: Settings, questions: list[dict[str,
             "forced": ans.abstained, "near_miss": q.get("near_miss"), "split": q.get("split", ""),
             "coverage": fact_coverage(ans.answer, facts) if facts else None, "cited_ok": cited_ok,
             "followup": bool(q.get("followup_of")), "answer": ans.answer, "question": q["question"],
+            "answerer": ans.answerer, "fallback_reason": ans.fallback_reason, "verification": ans.verification,
         })
     chooser = [r for r in records if r["split"] == choose_on] if choose_on else records
     sweep = [dict(threshold=t, **_answer_metrics(chooser, t)) for t in SWEEP]
@@ -154,9 +154,30 @@ def evaluate_answers(store: Store, settings: Settings, questions: list[dict[str,
                                            + r["followup_accuracy"], 4), -r["threshold"]))
     splits = {name: _answer_metrics([r for r in records if r["split"] == name], settings.abstain_threshold)
               for name in sorted({r["split"] for r in records if r["split"]})}
-    return {"records": records, "sweep": sweep, "best_threshold": best["threshold"], "chosen_on": choose_on or "all",
+    out = {"records": records, "sweep": sweep, "best_threshold": best["threshold"], "chosen_on": choose_on or "all",
             "at_configured": _answer_metrics(records, settings.abstain_threshold), "splits": splits,
             "configured_threshold": settings.abstain_threshold, "latencies_ms": latencies}
+    if settings.llm_url:
+        out["llm"] = llm_metrics(records)
+    return out
+
+
+def llm_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the language model did: calls (answers not abstained), its sentences dropped by verification, and
+    how often the extractive answer was given instead (and why)."""
+    called = [r for r in records if not r["forced"]]
+    generated = sum((r["verification"] or {}).get("generated", 0) for r in called)
+    dropped = sum(len((r["verification"] or {}).get("dropped", [])) for r in called)
+    reasons: dict[str, int] = {}
+    for r in called:
+        if r["fallback_reason"]:
+            reasons[r["fallback_reason"]] = reasons.get(r["fallback_reason"], 0) + 1
+    seconds = [r["verification"]["seconds"] for r in called if r["verification"]]
+    return {"model_calls": len(called), "sentences_generated": generated, "sentences_dropped": dropped,
+            "dropped_sentence_share": round(dropped / generated, 4) if generated else 0.0,
+            "fallback_rate": round(sum(reasons.values()) / len(called), 4) if called else 0.0,
+            "fallback_reasons": reasons,
+            "model_seconds_p50": round(statistics.median(seconds), 2) if seconds else None}
 
 
 def _answer_metrics(records: list[dict[str, Any]], threshold: float) -> dict[str, float]:
@@ -295,6 +316,14 @@ def write_report(name: str, results: dict[str, Any], out_dir: Path, command: str
                 lines.append(f"| {s['threshold']:.2f} | {s['key_fact_coverage']:.3f} | {s['abstention_precision']:.3f}"
                              f" | {s['abstention_recall']:.3f} | {s['abstention_accuracy']:.3f} | "
                              f"{s['followup_accuracy']:.3f} |")
+        if "llm" in a:
+            m = a["llm"]
+            lines += ["", "### Language model", "",
+                      f"Answers written by the model at the configured threshold: {m['model_calls']} calls, "
+                      f"{m['sentences_generated']} sentences generated, {m['sentences_dropped']} dropped by "
+                      f"verification (share {m['dropped_sentence_share']:.3f}); fallback to the extractive answer "
+                      f"in {m['fallback_rate']:.3f} of calls ({m['fallback_reasons'] or 'none'}); model time p50 "
+                      f"{m['model_seconds_p50']} s."]
         misses = [x for x in a["records"] if (x["answerable"] and (x["coverage"] or 0) < 1 and x["coverage"] is not None)
                   or (not x["answerable"] and x["confidence"] >= a["configured_threshold"])]
         if misses:
@@ -380,7 +409,8 @@ def run_corpus(corpus: Path, questions_path: Path, settings: Settings, reports: 
         "latency": {"search": _latency_summary(search_lat), "ask": _latency_summary(answers["latencies_ms"])},
         "latency_raw": {"search": search_lat, "ask": answers["latencies_ms"]},
     }
-    results["report"] = str(write_report(name, results, reports, command))
+    report_name = f"{name}-llm" if eval_settings.llm_url else name
+    results["report"] = str(write_report(report_name, results, reports, command))
     return results
 
 
@@ -526,6 +556,8 @@ def main(args, settings: Settings) -> int:
         summary["dataset_answers"] = results["dataset_answers"]
     if "answers" in results:
         summary["answers"] = results["answers"]["at_configured"]
+        if "llm" in results["answers"]:
+            summary["llm"] = results["answers"]["llm"]
         summary["answers_per_split"] = results["answers"]["splits"]
         summary["best_threshold"] = results["answers"]["best_threshold"]
         summary["abstain_threshold"] = results["answers"]["configured_threshold"]

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -59,6 +60,8 @@ class Answer:
     followup: bool = False
     answerer: str = "extractive"
     unsupported: dict[str, Any] | None = None  # the question's constraint no evidence supports, and the near match
+    fallback_reason: str | None = None  # why a configured language model's answer was not used
+    verification: dict[str, Any] | None = None  # the model's sentences: how many, which were dropped and why
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -88,6 +91,10 @@ class Draft:
     confidence: float
     abstained: bool
     unsupported: dict[str, Any] | None = None
+    answerer: str = "extractive"
+    fallback: str | None = None
+    verification: dict[str, Any] | None = None
+    support: list[StoredPassage] = field(default_factory=list)  # passages of answerable sentences, best first
 
 
 @dataclass
@@ -104,7 +111,9 @@ class Context:
 class Answerer(Protocol):
     name: str
 
-    def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context) -> Draft:
+    def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context,
+                on_token: Callable[[str], None] | None = None) -> Draft:
+        """`on_token`: called with each piece of text as it is written (a model's tokens, unverified)."""
         ...
 
 
@@ -188,7 +197,8 @@ class ExtractiveAnswerer:
         out.sort(key=lambda c: c.probability, reverse=True)
         return q, out
 
-    def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context) -> Draft:
+    def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context,
+                on_token: Callable[[str], None] | None = None) -> Draft:
         q, cands = self.candidates(question, query, evidence, context)
         if not cands or (not context.followup and not q.own_stems - _TYPE_WORDS):
             return _abstain(question, context, 0.0)  # "Quanto è costato?" names nothing to look for
@@ -215,7 +225,9 @@ class ExtractiveAnswerer:
                 continue  # mostly repeats what is already said (passages overlap by a sentence)
             chosen.append(cand)
             seen_stems |= stems_
-        return _write(chosen, confidence)
+        draft = _write(chosen, confidence)
+        draft.support = list({(c.passage.doc_id, c.passage.position): c.passage for c in supported}.values())
+        return draft
 
 
 def idf_function(store: Store):
@@ -351,18 +363,16 @@ class AskService:
         self.store = store
         self.settings = settings
         self.searcher = searcher or Searcher(store)
-        self.answerer = answerer or ExtractiveAnswerer(store, settings.abstain_threshold,
-                                                       settings.max_answer_sentences, settings.answer_join_ratio,
-                                                       settings.answer_typed_ratio,
-                                                       sentence_vectors=settings.sentence_vectors != "off")
+        self.answerer = answerer or default_answerer(store, settings)
         self.conversations = conversations or ConversationStore(
             settings.conversation_max_turns, settings.conversation_max_chars,
             settings.conversation_ttl_seconds, settings.conversation_max_count,
         )
 
     def ask(self, question: str, conversation_id: str | None = None, filters: Filters | None = None,
-            owner: str = "") -> Answer:
-        """`owner`: who asks (an API key's digest); a conversation continues only for its owner."""
+            owner: str = "", on_token: Callable[[str], None] | None = None) -> Answer:
+        """`owner`: who asks (an API key's digest); a conversation continues only for its owner. `on_token`: gets
+        a language model's text as it is written (before it is verified)."""
         t0 = time.perf_counter()
         conv = self.conversations.get(conversation_id, owner)
         history = self.conversations.history(conv.id)
@@ -378,7 +388,7 @@ class AskService:
         evidence = self.searcher.passages(encoded, limit=self.settings.answer_passages, filters=filters,
                                           sentence_vectors=True)
         t2 = time.perf_counter()
-        draft = self.answerer.compose(question, encoded, evidence, context)
+        draft = self.answerer.compose(question, encoded, evidence, context, on_token=on_token)
         t3 = time.perf_counter()
         citations = [
             Citation(n=i, doc_id=p.doc_id, title=p.meta.get("title", ""), organisation=p.meta.get("organisation", ""),
@@ -392,10 +402,23 @@ class AskService:
         return Answer(
             question=question, answer=draft.text, citations=citations, abstained=draft.abstained,
             conversation_id=conv.id, answer_id=answer_id, confidence=draft.confidence, resolved_query=query_text,
-            followup=followup, answerer=self.answerer.name, unsupported=draft.unsupported,
+            followup=followup, answerer=draft.answerer, unsupported=draft.unsupported,
+            fallback_reason=draft.fallback, verification=draft.verification,
             timings_ms={"embed": round((t1 - t0) * 1000, 1), "retrieve": round((t2 - t1) * 1000, 1),
                         "compose": round((t3 - t2) * 1000, 1)},
         )
+
+
+def default_answerer(store: Store, settings: Settings, threshold: float | None = None) -> Answerer:
+    """The extractive answerer, wrapped by the language-model one when `llm_url` is set."""
+    extractive = ExtractiveAnswerer(store, settings.abstain_threshold if threshold is None else threshold,
+                                    settings.max_answer_sentences, settings.answer_join_ratio,
+                                    settings.answer_typed_ratio, sentence_vectors=settings.sentence_vectors != "off")
+    if not settings.llm_url:
+        return extractive
+    from .generation import build_llm_answerer
+
+    return build_llm_answerer(extractive, settings)
 
 
 def build_service(store: Store, settings: Settings) -> AskService:

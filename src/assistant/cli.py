@@ -126,6 +126,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from eval.runner import main as eval_main
 
+    if args.llm:
+        settings = settings.model_copy(update={"llm_url": args.llm})
+    if args.llm_model:
+        settings = settings.model_copy(update={"llm_model": args.llm_model})
     return eval_main(args, settings)
 
 
@@ -191,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gate", help="thresholds file: exit 1 when a gated metric falls below it")
     p.add_argument("--unseen", action="store_true",
                    help="the unseen-documents set (eval/unseen): thresholds chosen on its dev split, test reported")
+    p.add_argument("--llm", metavar="URL",
+                   help="answer with a language model at this OpenAI-compatible base URL (default: ASSISTANT_LLM_URL); "
+                        "the report gets a -llm suffix and the share of dropped sentences and fallbacks")
+    p.add_argument("--llm-model", help="the model name to ask for (default: ASSISTANT_LLM_MODEL)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("train-selector", help="fit the answer-sentence selector on a SQuAD-style data set")

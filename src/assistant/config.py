@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     # do (answers use the lexical selector until then); "ingest": computed while indexing; "off": never.
     sentence_vectors: Literal["background", "ingest", "off"] = "background"
 
+    # optional language-model answers (off unless llm_url is set): an OpenAI-compatible server (llama.cpp, vLLM,
+    # Ollama, a provider). Retrieval and abstention stay extractive; every generated sentence is checked against
+    # the passage it cites, and the extractive answer is given when nothing survives.
+    llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:8080/v1
+    llm_model: str = "local"
+    llm_api_key: str = ""
+    llm_timeout_seconds: float = 30.0  # the whole answer, streamed or not
+    llm_max_tokens: int = 300
+    llm_evidence_passages: int = 4  # numbered passages in the prompt
+    llm_temperature: float = 0.1
+
     # conversations
     conversation_max_turns: int = 6
     conversation_max_chars: int = 6000
@@ -89,6 +100,7 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_port: int = 8443
     telegram_api_timeout: float = 20.0
+    telegram_edit_seconds: float = 1.0  # a streamed answer's message is edited at most this often
 
     @property
     def api_base_url(self) -> str:

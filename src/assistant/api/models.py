@@ -119,6 +119,20 @@ class NearMatchOut(BaseModel):
     values: list[str] = Field(description="what the nearest document holds instead (its places, years, institutions)")
 
 
+class DroppedSentenceOut(BaseModel):
+    sentence: str
+    reason: str = Field(description="uncited | unknown_source | number | name")
+    detail: list[str] = Field(description="the numbers, names or source numbers not found in the cited passage")
+
+
+class VerificationOut(BaseModel):
+    """What happened to a language model's sentences."""
+
+    generated: int
+    dropped: list[DroppedSentenceOut]
+    seconds: float
+
+
 class UnsupportedOut(BaseModel):
     """Why the answer abstained: a constraint of the question that no evidence supports."""
 
@@ -134,7 +148,12 @@ class AskResponse(BaseModel):
     answer_id: str
     confidence: float
     followup: bool
-    answerer: str = Field(default="extractive", description="which answerer produced the answer")
+    answerer: str = Field(default="extractive", description="which answerer produced the answer: extractive | llm")
+    fallback_reason: str | None = Field(
+        default=None, description="set when a language model is configured but its answer was not used: timeout, "
+                                  "error, http_NNN, empty, model_declined, unverified (no sentence passed the check)")
+    verification: VerificationOut | None = Field(
+        default=None, description="the language model's sentences: how many it wrote, which were dropped and why")
     unsupported: UnsupportedOut | None = Field(
         default=None, description="set when the answer abstained because a place, organisation, name, year or role "
                                   "of the question is not in the evidence")

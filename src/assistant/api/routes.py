@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -54,8 +55,22 @@ def readyz(request: Request) -> JSONResponse:
     store_ok = svc.store.ping()
     model_ok = svc.model_ready
     status = 200 if store_ok and model_ok else 503
+    settings = svc.settings
+    # A language model is optional: when it is down, answers fall back to extractive, so readiness does not wait.
+    llm = {"enabled": bool(settings.llm_url), "model": settings.llm_model if settings.llm_url else None,
+           "url": _without_credentials(settings.llm_url) if settings.llm_url else None}
     return JSONResponse({"status": "ready" if status == 200 else "not_ready", "store": store_ok, "model": model_ok,
-                         "documents": len(svc.store.documents()) if store_ok else None}, status_code=status)
+                         "documents": len(svc.store.documents()) if store_ok else None, "llm": llm},
+                        status_code=status)
+
+
+def _without_credentials(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 @v1.post("/search", response_model=SearchResponse, dependencies=[ReadRole], tags=["search"],
@@ -71,13 +86,14 @@ def _caller(request: Request) -> str:
     return getattr(request.state, "caller", "")
 
 
-def _answer(req: AskRequest, svc, caller: str) -> Answer:
+def _answer(req: AskRequest, svc, caller: str, on_token=None) -> Answer:
     ans = svc.asker.ask(req.question, conversation_id=req.conversation_id, filters=filters_from(req.filters),
-                        owner=caller)
+                        owner=caller, on_token=on_token)
     svc.feedback.record_answer(ans.answer_id, ans.conversation_id, ans.question, ans.answer, ans.abstained,
                                [c.passage_id for c in ans.citations])
-    log.info("ask answer_id=%s abstained=%s confidence=%.3f citations=%d timings=%s", ans.answer_id, ans.abstained,
-             ans.confidence, len(ans.citations), ans.timings_ms)
+    log.info("ask answer_id=%s abstained=%s confidence=%.3f citations=%d answerer=%s fallback=%s timings=%s",
+             ans.answer_id, ans.abstained, ans.confidence, len(ans.citations), ans.answerer, ans.fallback_reason,
+             ans.timings_ms)
     return ans
 
 
@@ -88,17 +104,45 @@ def ask(req: AskRequest, svc: ServicesDep, request: Request) -> AskResponse:
 
 
 @v1.post("/ask/stream", dependencies=[ReadRole], tags=["ask"], response_class=StreamingResponse,
-         summary="Same as /v1/ask, as Server-Sent Events: `meta`, `delta`* , `citations`, `done`")
+         summary="Same as /v1/ask, as Server-Sent Events: `draft`* (a language model's text as it is written, "
+                 "not yet verified), then `meta`, `delta`*, `citations`, `done` (the verified answer)")
 async def ask_stream(req: AskRequest, svc: ServicesDep, request: Request) -> StreamingResponse:
-    ans = await run_in_threadpool(_answer, req, svc, _caller(request))
-    out = answer_out(ans)
+    loop = asyncio.get_running_loop()
+    drafts: asyncio.Queue[str] = asyncio.Queue()
+
+    def on_token(text: str) -> None:
+        loop.call_soon_threadsafe(drafts.put_nowait, text)
+
+    task = asyncio.ensure_future(run_in_threadpool(_answer, req, svc, _caller(request), on_token))
+    waiter = asyncio.ensure_future(drafts.get())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done() and task.exception() is not None:
+        waiter.cancel()
+        raise task.exception()  # before any byte is sent: the usual JSON error
 
     def sse(event: str, data: dict) -> str:
         return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     async def events():
+        pending = waiter
+        while True:
+            await asyncio.wait({task, pending}, return_when=asyncio.FIRST_COMPLETED)
+            if pending.done():
+                yield sse("draft", {"text": pending.result()})
+                pending = asyncio.ensure_future(drafts.get())
+                continue
+            pending.cancel()
+            while not drafts.empty():
+                yield sse("draft", {"text": drafts.get_nowait()})
+            break
+        try:
+            out = answer_out(task.result())
+        except Exception as exc:  # noqa: BLE001 - the stream has started: say it in the stream
+            log.warning("ask_stream_failed error=%s", type(exc).__name__)
+            yield sse("error", {"code": "unavailable", "message": "Risposta non disponibile: riprova tra poco."})
+            return
         yield sse("meta", {"conversation_id": out.conversation_id, "answer_id": out.answer_id,
-                           "abstained": out.abstained})
+                           "abstained": out.abstained, "answerer": out.answerer})
         words = out.answer.split(" ")
         for i in range(0, len(words), 8):
             yield sse("delta", {"text": " ".join(words[i : i + 8]) + (" " if i + 8 < len(words) else "")})
