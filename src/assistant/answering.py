@@ -247,7 +247,7 @@ def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredP
     vectors in a passage's payload are used only with `sentence_vectors` (the model must be trained the same way)."""
     q = QuestionInfo.of(question, context.context_text if context.followup else "")
     constraints = constraints_of(question)
-    qvec = np.asarray(query.dense, dtype=np.float32)
+    qvec = np.asarray(query.selector_dense, dtype=np.float32)
     out: list[Candidate] = []
     seen: set[str] = set()
     top_score = max((p.score for p in evidence), default=0.0)

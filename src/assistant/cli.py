@@ -53,6 +53,21 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    """Rebuild the passage vectors with the configured embedder (ASSISTANT_EMBEDDER, ASSISTANT_ST_MODEL…)."""
+    from .reindex import reindex
+    from .store import StoreUnavailable
+
+    try:
+        result = reindex(settings, into=args.into)
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"documents={result.documents} embedded={result.embedded} passages={result.passages} "
+          f"swapped={result.swapped} collection={result.target}")
+    return 0
+
+
 def _filters(args: argparse.Namespace):
     from .store import Filters
 
@@ -119,8 +134,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except ExposureError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.Server(uvicorn_config(create_app(settings), settings, host, args.port or settings.port)).run()
-    return 0
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings, host, args.port or settings.port))
+    server.run()
+    return 0 if server.started else 3  # startup refused (e.g. a store built by another embedder)
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -200,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "the report gets a -llm suffix and the share of dropped sentences and fallbacks")
     p.add_argument("--llm-model", help="the model name to ask for (default: ASSISTANT_LLM_MODEL)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("reindex", help="rebuild the index with the configured embedder (resumable; the old index "
+                                       "stays in use until the new one is complete)")
+    p.add_argument("--into", help="with a Qdrant server: build into this collection, then set ASSISTANT_COLLECTION")
+    p.set_defaults(func=cmd_reindex)
 
     p = sub.add_parser("train-selector", help="fit the answer-sentence selector on a SQuAD-style data set")
     p.add_argument("--dataset", default="../shared/datasets/squad-it-dev")

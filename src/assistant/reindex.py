@@ -1,0 +1,179 @@
+"""`assistant reindex`: rebuild a store's passage vectors with the configured embedder, beside the live index.
+
+The new index is written into its own collection (`<collection>__reindex`), one document at a time, so a run cut
+short resumes where it stopped (documents already there at the same version are skipped). The live index is
+never changed meanwhile:
+- with the embedded engine and the API running (it holds the store), the documents are read from a snapshot
+  copy while the API keeps serving the old index; once the new one is complete, stop the API and run the command
+  again: it adds what changed meanwhile and swaps the two indexes (a marker makes the swap finish even if it is
+  cut short);
+- with a Qdrant server, `--into NAME` builds collection NAME; point ASSISTANT_COLLECTION at it when it is done.
+Sparse (BM25) vectors and the e5 sentence vectors of answer selection are kept as they are: they do not depend on
+the retrieval embedder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .config import Settings
+from .embedders import Embedder, embedder_for
+from .engines.base import IN_USE
+from .store import DocumentRecord, EmbedderMismatch, Store, StoreUnavailable
+
+log = logging.getLogger("assistant.reindex")
+
+SUFFIX = "__reindex"
+
+
+@dataclass
+class ReindexResult:
+    documents: int  # documents in the new index
+    embedded: int  # documents (re)embedded by this run
+    passages: int  # passages embedded by this run
+    swapped: bool  # the new index replaced the live one
+    target: str  # the collection holding the new index
+
+
+def reindex(settings: Settings, into: str | None = None, progress: bool = True,
+            echo: Callable[[str], None] = print, embedder: Embedder | None = None) -> ReindexResult:
+    embedder = embedder or embedder_for(settings)
+    collection = settings.collection
+    if settings.qdrant_url and not into:
+        raise StoreUnavailable("con un server Qdrant l'indice nuovo va in un'altra collezione: "
+                               "`assistant reindex --into NOME`, poi ASSISTANT_COLLECTION=NOME")
+    target_name = into or f"{collection}{SUFFIX}"
+    snapshot = None
+    try:
+        source = Store(settings, check_embedder=False, embedder=embedder)
+    except StoreUnavailable as exc:
+        if settings.qdrant_url or IN_USE not in str(exc):
+            raise
+        snapshot = _snapshot(settings, collection)  # the API holds the store: read a copy, leave it serving
+        source = Store(settings.model_copy(update={"data_dir": snapshot}), check_embedder=False, embedder=embedder)
+        echo("l'API usa l'indice: leggo una copia dei documenti, l'indice attuale resta in servizio")
+    try:
+        if source.built_by == embedder.identity and not into:
+            echo(f"l'indice è già costruito con {embedder.identity.describe()}: niente da fare")
+            return ReindexResult(len(source.documents()), 0, 0, False, collection)
+        target = _open_target(settings, target_name, embedder)
+        try:
+            embedded, passages = _copy(source, target, embedder, settings, progress)
+            total = len(target.documents())
+            target.optimize()
+        finally:
+            target.close()
+    finally:
+        source.close()
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
+    if into or snapshot is not None:
+        if snapshot is not None:
+            echo("indice nuovo pronto. Ferma l'API e rilancia `assistant reindex`: aggiunge i documenti cambiati "
+                 "nel frattempo e scambia gli indici; poi riavvia l'API con il nuovo modello.")
+        else:
+            echo(f"indice nuovo pronto nella collezione {target_name}: imposta ASSISTANT_COLLECTION={target_name} "
+                 "e riavvia l'API")
+        return ReindexResult(total, embedded, passages, False, target_name)
+    swap_in(settings, collection)
+    echo(f"indice ricostruito con {embedder.identity.describe()}: {total} documenti")
+    return ReindexResult(total, embedded, passages, True, collection)
+
+
+def _open_target(settings: Settings, name: str, embedder: Embedder) -> Store:
+    try:
+        return Store(settings, collection=name, embedder=embedder)
+    except EmbedderMismatch:
+        # A rebuild begun for another model: start again.
+        if settings.qdrant_url:
+            raise
+        for path in _edge_paths(settings, name):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        return Store(settings, collection=name, embedder=embedder)
+
+
+def _copy(source: Store, target: Store, embedder: Embedder, settings: Settings, progress: bool) -> tuple[int, int]:
+    from haystack import Document
+    from tqdm import tqdm
+
+    from .embedding import passage_text
+    from .sparse import document_vector
+
+    live = {r.doc_id: r for r in source.documents()}
+    for rec in target.documents():
+        if rec.doc_id not in live:
+            target.delete_document(rec.doc_id)  # deleted from the live index meanwhile
+    todo = [r for r in live.values() if (t := target.get(r.doc_id)) is None or t.version != r.version]
+    embedded = passages = 0
+    for rec in tqdm(todo, desc="reindex", unit="documento", file=sys.stderr, disable=not progress):
+        stored = source.passages_of(rec.doc_id)
+        if not stored:
+            continue
+        docs = []
+        for p in stored:
+            meta = {k: v for k, v in p.meta.items() if k != "version"}
+            docs.append(Document(content=p.content, meta=meta))
+        texts = [passage_text(d) for d in docs]
+        vectors = []
+        for start in range(0, len(texts), 16):
+            vectors.extend(embedder.passages(texts[start : start + 16]))
+        docs = [replace(d, embedding=[float(x) for x in v],
+                        sparse_embedding=document_vector(t, settings.bm25_k1, settings.bm25_b, settings.bm25_avgdl))
+                for d, v, t in zip(docs, vectors, texts, strict=True)]
+        record = DocumentRecord(**{**rec.__dict__})
+        target.write_document(record, docs)
+        embedded += 1
+        passages += len(docs)
+    return embedded, passages
+
+
+def _snapshot(settings: Settings, collection: str) -> Path:
+    folder = settings.data_dir / ".reindex-snapshot"
+    shutil.rmtree(folder, ignore_errors=True)
+    for name in (collection, f"{collection}_documents"):
+        shutil.copytree(settings.data_dir / "edge" / name, folder / "edge" / name)
+    return folder
+
+
+def _edge_paths(settings: Settings, collection: str) -> list[Path]:
+    root = settings.data_dir / "edge"
+    return [root / collection, root / f"{collection}_documents", root / f".{collection}.unoptimized",
+            root / f".{collection}.lock", settings.data_dir / f"{collection}.terms.json.gz",
+            settings.data_dir / f".{collection}.writing"]
+
+
+def swap_marker(settings: Settings, collection: str) -> Path:
+    return settings.data_dir / f".{collection}.reindex-swap"
+
+
+def swap_in(settings: Settings, collection: str) -> None:
+    """Put the rebuilt embedded index in the live one's place. Idempotent: a swap cut short is finished by the
+    next call (the Store makes it when it opens and finds the marker)."""
+    marker = swap_marker(settings, collection)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    root = settings.data_dir / "edge"
+    for part in ("", "_documents"):
+        live, new = root / f"{collection}{part}", root / f"{collection}{SUFFIX}{part}"
+        old = root / f"{collection}{part}.replaced"
+        if new.exists():
+            if live.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.rename(live, old)
+            os.rename(new, live)
+    stats = settings.data_dir / f"{collection}{SUFFIX}.terms.json.gz"
+    if stats.exists():
+        os.replace(stats, settings.data_dir / f"{collection}.terms.json.gz")
+    for stale in (root / f".{collection}{SUFFIX}.lock", root / f".{collection}{SUFFIX}.unoptimized",
+                  settings.data_dir / f".{collection}{SUFFIX}.writing"):
+        stale.unlink(missing_ok=True)
+    for part in ("", "_documents"):
+        shutil.rmtree(root / f"{collection}{part}.replaced", ignore_errors=True)
+    marker.unlink()
+    log.info("reindex_swapped collection=%s", collection)
