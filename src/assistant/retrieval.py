@@ -117,7 +117,7 @@ class Searcher:
             return tail
         scores = self.reranker.scores(query, [passage_text(_as_document(loaded[r.point_id])) for r in head])
         order = sorted(zip(scores, head, strict=True), key=lambda x: -x[0])
-        return [Ranked(r.point_id, r.doc_id, float(s)) for s, r in order] + tail
+        return [Ranked(r.point_id, r.doc_id, r.position, float(s)) for s, r in order] + tail
 
     def search(self, query: str, k: int = 10, offset: int = 0, mode: Mode = "hybrid",
                filters: Filters | None = None, per_document: bool = True) -> SearchPage:

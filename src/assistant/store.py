@@ -75,6 +75,7 @@ class DocumentRecord:
 class Ranked:
     point_id: str
     doc_id: str
+    position: int
     score: float
 
 
@@ -122,7 +123,7 @@ class Store:
                 self._stats: tuple[int, dict[str, int]] | None = None
                 self._loaded_at = 0.0
                 self._live: dict[str, DocumentRecord] = {}
-                self._owners: dict[str, str] = {}
+                self._owners: dict[str, tuple[str, int]] = {}
                 self._set_live(self._load_registry())
                 self.built_by = self._check_embedder(check_embedder)
                 # An empty store's statistics are known: counted from the first write on, never scanned.
@@ -150,14 +151,14 @@ class Store:
         document: a search then groups and checks hits by id alone and reads payloads only for what it shows
         (on a large store, payload reads are page faults, most of a search's time)."""
         self._live = records
-        self._owners = {point_id(passage_id(r.doc_id, r.version, i)): r.doc_id
+        self._owners = {point_id(passage_id(r.doc_id, r.version, i)): (r.doc_id, i)
                         for r in records.values() for i in range(r.passages)}
 
     def _own(self, rec: DocumentRecord, live: bool) -> None:
         for i in range(rec.passages):
             pid = point_id(passage_id(rec.doc_id, rec.version, i))
             if live:
-                self._owners[pid] = rec.doc_id
+                self._owners[pid] = (rec.doc_id, i)
             else:
                 self._owners.pop(pid, None)
 
@@ -458,7 +459,11 @@ class Store:
                     # Another process (a second API on the same server) may have committed documents.
                     self._set_live(self._load_registry())
                 # Ids of no live version are passages of an uncommitted or superseded version.
-                return [Ranked(h.id, self._owners[h.id], h.score) for h in hits if h.id in self._owners]
+                ranked = [Ranked(h.id, *self._owners[h.id], h.score) for h in hits if h.id in self._owners]
+                # Fused scores tie often (RRF); the engine breaks ties in no fixed order, so break them here:
+                # the same question always gets the same evidence, in reading order within a document.
+                ranked.sort(key=lambda r: (-r.score, r.doc_id, r.position))
+                return ranked
         except Exception as exc:  # noqa: BLE001
             raise StoreUnavailable(describe(exc)) from exc
 
