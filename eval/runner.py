@@ -15,7 +15,7 @@ from assistant.config import Settings
 from assistant.reranking import reranker_for
 from assistant.retrieval import Searcher, encode_query
 from assistant.store import Store
-from assistant.text import content_stems
+from assistant.text import content_stems, split_sentences
 
 from .metrics import fact_coverage, mrr_at_k, ndcg_at_k, normalise, percentile, recall_at_k, spans_in
 
@@ -472,7 +472,8 @@ def evaluate_dataset_answers(store: Store, settings: Settings, queries: list[dic
         baseline = ""
         if top:
             q = QuestionInfo.of(item["question"])
-            sentences = top[0].meta.get("sentences") or [top[0].content]
+            # a search hit carries no sentence list (light payload): split its text as the answerer would
+            sentences = top[0].meta.get("sentences") or split_sentences(top[0].content) or [top[0].content]
             baseline = max(sentences, key=lambda s: coverage(q, set(content_stems(s)), idf))
         rows.append({"split": split.get(item["gold_ids"][0], ""), "abstained": ans.abstained,
                      "has_answer": (not ans.abstained) and holds_answer(text, item["answers"]),
