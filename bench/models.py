@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument("--depth", type=int, default=30)
     parser.add_argument("--limit", type=int, help="only the first N queries")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", help="the model's name in the report (default: its folder's name)")
     args = parser.parse_args()
 
     from assistant.config import Settings
@@ -55,6 +56,8 @@ def main() -> int:
     from eval.runner import RetrievalItem, evaluate_retrieval, load_jsonl, open_dataset_store
     from haystack import Document
 
+    label = args.name or Path(args.model).name
+
     queries = load_jsonl(SQUAD / "queries.jsonl")[: args.limit]
     items = [RetrievalItem(q["id"], q["question"], set(q["gold_ids"])) for q in queries]
     sample = [passage_text(Document(content=p["text"], meta={"title": p.get("title", "")}))
@@ -64,30 +67,32 @@ def main() -> int:
              args.model: rate(model.passages, sample)}
     print(json.dumps({"passages_per_second": rates}), flush=True)
 
-    base = Settings(data_dir=ROOT / "data")
-    e5_store, _ = open_dataset_store(SQUAD, base)
-    try:
-        e5 = evaluate_retrieval(e5_store, items, progress=True)
-        rescorer = BiEncoderReranker(args.model, embedder=model)
-        e5_st = evaluate_retrieval(e5_store, items, progress=True,
-                                   reranker=_with_depth(e5_store, rescorer, args.depth))
-    finally:
-        e5_store.close()
-
+    cached = Cached(model)  # the re-scorer reuses the passage vectors the reindex computed
     folder = ROOT / "data" / "bench-models"
+    base = Settings(data_dir=ROOT / "data")
+    open_dataset_store(SQUAD, base)[0].close()  # the e5 store exists and is complete
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(ROOT / "data" / "eval-squad-it-dev", folder)
     st_settings = Settings(data_dir=folder, collection=COLLECTION, embedder="sentence-transformers",
                            st_model=args.model, st_query_prefix=args.query_prefix,
                            st_passage_prefix=args.passage_prefix, st_threads=args.threads)
     started = time.perf_counter()
-    result = reindex(st_settings, embedder=model)
+    result = reindex(st_settings, embedder=cached)
     reindex_seconds = time.perf_counter() - started
-    st_store = Store(st_settings, embedder=model)
+    st_store = Store(st_settings, embedder=cached)
     try:
         st = evaluate_retrieval(st_store, items, progress=True)
     finally:
         st_store.close()
+
+    e5_store, _ = open_dataset_store(SQUAD, base)
+    try:
+        e5 = evaluate_retrieval(e5_store, items, progress=True)
+        e5_store.settings = e5_store.settings.model_copy(update={"rerank_depth": args.depth})
+        e5_st = evaluate_retrieval(e5_store, items, progress=True,
+                                   reranker=BiEncoderReranker(args.model, embedder=cached))
+    finally:
+        e5_store.close()
 
     def pick(res, cfg):
         m = res["configurations"][cfg]["document"]
@@ -96,9 +101,9 @@ def main() -> int:
     rows = {
         "e5-small, dense only": pick(e5, "dense-only"),
         "e5-small, hybrid (default)": pick(e5, "hybrid"),
-        f"{Path(args.model).name}, dense only": pick(st, "dense-only"),
-        f"{Path(args.model).name}, hybrid": pick(st, "hybrid"),
-        f"e5-small hybrid, top {args.depth} re-scored by {Path(args.model).name}": pick(e5_st, "hybrid+rerank"),
+        f"{label}, dense only": pick(st, "dense-only"),
+        f"{label}, hybrid": pick(st, "hybrid"),
+        f"e5-small hybrid, top {args.depth} re-scored by {label}": pick(e5_st, "hybrid+rerank"),
     }
     out = {"queries": len(items), "rows": rows, "passages_per_second": {k: round(v, 2) for k, v in rates.items()},
            "reindex": {"passages": result.passages, "seconds": round(reindex_seconds, 1),
@@ -112,7 +117,7 @@ def main() -> int:
     lines += [f"| {k} | {v['recall@5']:.3f} | {v['mrr@10']:.3f} |" for k, v in rows.items()]
     lines += ["", "| embedder | passages/s (96 squad-it-dev passages, batches of 16) |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in rates.items()]
-    lines += ["", f"`assistant reindex` of the squad-it-dev store with {Path(args.model).name}: "
+    lines += ["", f"`assistant reindex` of the squad-it-dev store with {label}: "
               f"{result.passages} passages in {reindex_seconds:.0f} s ({out['reindex']['passages_per_second']} "
               "passages/s).", ""]
     (reports / "models.md").write_text("\n".join(lines), encoding="utf-8")
@@ -120,9 +125,21 @@ def main() -> int:
     return 0
 
 
-def _with_depth(store, reranker, depth: int):
-    store.settings = store.settings.model_copy(update={"rerank_depth": depth})
-    return reranker
+class Cached:
+    """The model with its passage vectors kept by text (the squad-it-dev passages are embedded once)."""
+
+    def __init__(self, model) -> None:
+        self.model, self.identity, self.queries = model, model.identity, model.queries
+        self._vectors: dict[str, object] = {}
+
+    def passages(self, texts: list[str]):
+        import numpy as np
+
+        todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if todo:
+            for t, v in zip(todo, self.model.passages(todo), strict=True):
+                self._vectors[t] = v
+        return np.stack([self._vectors[t] for t in texts])
 
 
 if __name__ == "__main__":
