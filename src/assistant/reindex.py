@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Settings
@@ -102,8 +102,12 @@ def _copy(source: Store, target: Store, embedder: Embedder, settings: Settings, 
     from haystack import Document
     from tqdm import tqdm
 
-    from .embedding import passage_text
-    from .sparse import document_vector
+    from .embedding import DenseDocumentEmbedder
+    from .sparse import BM25DocumentEncoder
+
+    # The ingest pipeline's own components: the same passage text, BM25 weights and batching as indexing.
+    sparse = BM25DocumentEncoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avgdl)
+    dense = DenseDocumentEmbedder(embedder.passages, batch_size=16)
 
     live = {r.doc_id: r for r in source.documents()}
     for rec in target.documents():
@@ -119,13 +123,7 @@ def _copy(source: Store, target: Store, embedder: Embedder, settings: Settings, 
         for p in stored:
             meta = {k: v for k, v in p.meta.items() if k != "version"}
             docs.append(Document(content=p.content, meta=meta))
-        texts = [passage_text(d) for d in docs]
-        vectors = []
-        for start in range(0, len(texts), 16):
-            vectors.extend(embedder.passages(texts[start : start + 16]))
-        docs = [replace(d, embedding=[float(x) for x in v],
-                        sparse_embedding=document_vector(t, settings.bm25_k1, settings.bm25_b, settings.bm25_avgdl))
-                for d, v, t in zip(docs, vectors, texts, strict=True)]
+        docs = dense.run(sparse.run(docs)["documents"])["documents"]
         record = DocumentRecord(**{**rec.__dict__})
         target.write_document(record, docs)
         embedded += 1

@@ -151,8 +151,9 @@ class Store:
         document: a search then groups and checks hits by id alone and reads payloads only for what it shows
         (on a large store, payload reads are page faults, most of a search's time)."""
         self._live = records
-        self._owners = {point_id(passage_id(r.doc_id, r.version, i)): (r.doc_id, i)
-                        for r in records.values() for i in range(r.passages)}
+        self._owners = {}
+        for rec in records.values():
+            self._own(rec, live=True)
 
     def _own(self, rec: DocumentRecord, live: bool) -> None:
         for i in range(rec.passages):
