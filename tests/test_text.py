@@ -1,5 +1,7 @@
 from assistant.sparse import document_vector, query_vector, term_index
-from assistant.text import content_stems, mark_terms, split_sentences, stem
+import html
+
+from assistant.text import content_stems, is_stop, mark_terms, snippet, split_sentences, stem, words
 
 
 def test_stems_meet_across_inflections_and_skip_stopwords():
@@ -21,6 +23,28 @@ def test_sentences_split_on_italian_boundaries_and_lines():
 def test_marks_query_words_and_escapes_html():
     out = mark_terms("Le acque reflue <b> di Gaza", "acqua reflua")
     assert out == "Le <mark>acque</mark> <mark>reflue</mark> &lt;b&gt; di Gaza"
+
+
+def _mark_word_by_word(text: str, query: str) -> str:
+    """The plain definition: every word token of text, marked when its stem is a content stem of query."""
+    wanted = set(content_stems(query))
+    out, pos = [], 0
+    for m in words(text):
+        if wanted and not is_stop(m.group(0)) and stem(m.group(0)) in wanted:
+            out += [html.escape(text[pos : m.start()]), f"<mark>{html.escape(m.group(0))}</mark>"]
+            pos = m.end()
+    return "".join(out) + html.escape(text[pos:])
+
+
+def test_marks_only_whole_words_and_numbers_as_the_tokenizer_cuts_them():
+    text = ("Costo: 1.300 euro, non 300 né 1.3009; l'acqua (acque2) & <acquedotto> \"acqua\" 300,5 e 1300 "
+            "amp &amp; Acque")
+    for query in ("acqua 300", "1.300 euro acqua", "costo amp", "1300", "acquedotto 300,5", "il della"):
+        assert mark_terms(text, query) == _mark_word_by_word(text, query), query
+    assert "1.<mark>300</mark>" not in mark_terms(text, "300")
+    assert mark_terms(text, "il della") == html.escape(text)
+    window = snippet("parola " * 80 + "le acque reflue di Gaza " + "altro " * 80, "acqua reflua")
+    assert "<mark>acque</mark> <mark>reflue</mark>" in window and window.startswith("…") and window.endswith("…")
 
 
 def test_sparse_vectors_share_term_indices_and_saturate_tf():

@@ -117,29 +117,64 @@ def looks_english(text: str) -> bool:
     return len(tokens) >= 3 and sum(t in _EN_WORDS for t in tokens) / len(tokens) >= 0.3
 
 
-def mark_terms(text: str, query: str, open_tag: str = "<mark>", close_tag: str = "</mark>", escape: bool = True) -> str:
-    """Wrap the words of text whose stem matches a content word of query; escape the rest as HTML if asked."""
-    wanted = set(content_stems(query))
+@lru_cache(maxsize=256)
+def _query_stems(query: str) -> frozenset[str]:
+    return frozenset(content_stems(query))
+
+
+def matching_words(text: str, query: str) -> frozenset[str]:
+    """The distinct words of text whose stem is a content stem of query (each distinct word stemmed once)."""
+    wanted = _query_stems(query)
+    if not wanted:
+        return frozenset()
+    return frozenset(w for w in set(_WORD.findall(text)) if _word_stem(w) in wanted)
+
+
+@lru_cache(maxsize=131072)
+def _word_stem(word: str) -> str:
+    """A word's stem, or "" for a stopword."""
+    return "" if is_stop(word) else stem(word)
+
+
+def mark_terms(text: str, query: str, open_tag: str = "<mark>", close_tag: str = "</mark>", escape: bool = True,
+               matched: frozenset[str] | None = None) -> str:
+    """Wrap the words of text whose stem matches a content word of query; escape the rest as HTML if asked.
+    `matched`: `matching_words` of this text or of one holding it, when the caller has it already."""
+    matched = matching_words(text, query) if matched is None else matched
+    esc = html.escape if escape else (lambda t: t)
+    if not matched:
+        return esc(text)
     out: list[str] = []
     pos = 0
-    esc = html.escape if escape else (lambda s: s)
-    for m in words(text):
-        w = m.group(0)
-        if wanted and not is_stop(w) and stem(w) in wanted:
-            out.append(esc(text[pos : m.start()]))
-            out.append(f"{open_tag}{esc(w)}{close_tag}")
-            pos = m.end()
+    for m in _pattern_of(matched).finditer(text):
+        out += [esc(text[pos : m.start()]), open_tag, esc(m.group(0)), close_tag]
+        pos = m.end()
     out.append(esc(text[pos:]))
     return "".join(out)
 
 
-def snippet(text: str, query: str, width: int = 300, open_tag: str = "<mark>", close_tag: str = "</mark>") -> str:
+@lru_cache(maxsize=1024)
+def _pattern_of(matched: frozenset[str]) -> re.Pattern[str]:
+    """Whole occurrences of these words as `_WORD` cuts text: a letter run not touching another letter, a number
+    not touching a digit or a decimal separator between digits."""
+    letters = sorted((w for w in matched if not w[:1].isdigit()), key=len, reverse=True)
+    numbers = sorted((w for w in matched if w[:1].isdigit()), key=len, reverse=True)
+    parts = []
+    if letters:
+        parts.append(r"(?<![^\W\d_])(?:" + "|".join(map(re.escape, letters)) + r")(?![^\W\d_])")
+    if numbers:
+        parts.append(r"(?<![0-9])(?<![0-9][.,])(?:" + "|".join(map(re.escape, numbers)) + r")(?![0-9])(?![.,][0-9])")
+    return re.compile("|".join(parts))
+
+
+def snippet(text: str, query: str, width: int = 300, open_tag: str = "<mark>", close_tag: str = "</mark>",
+            matched: frozenset[str] | None = None) -> str:
     """A window of about `width` characters around the densest run of query words, marked and HTML-escaped."""
-    wanted = set(content_stems(query))
     flat = " ".join(text.split())
-    hits = [m.start() for m in words(flat) if wanted and not is_stop(m.group(0)) and stem(m.group(0)) in wanted]
+    matched = matching_words(flat, query) if matched is None else matched
     if len(flat) <= width:
-        return mark_terms(flat, query, open_tag, close_tag)
+        return mark_terms(flat, query, open_tag, close_tag, matched=matched)
+    hits = [m.start() for m in _pattern_of(matched).finditer(flat)] if matched else []
     start = 0
     if hits:
         best = max(hits, key=lambda h: sum(h <= x < h + width - 60 for x in hits))
@@ -148,5 +183,5 @@ def snippet(text: str, query: str, width: int = 300, open_tag: str = "<mark>", c
     end = min(len(flat), start + width)
     if end < len(flat):
         end = flat.rfind(" ", start, end) if flat.rfind(" ", start, end) > start else end
-    body = mark_terms(flat[start:end], query, open_tag, close_tag)
+    body = mark_terms(flat[start:end], query, open_tag, close_tag, matched=matched)
     return ("…" if start > 0 else "") + body + ("…" if end < len(flat) else "")
