@@ -342,6 +342,43 @@ def test_search_reads_passages_only_for_the_page_and_ranks_by_id(engine, tmp_pat
         store.close()
 
 
+def test_hybrid_ranking_is_reciprocal_rank_fusion_of_the_two_lists(engine, tmp_path):
+    """Both engines rank hybrid queries alike: sum of 1 / (k + rank) over the dense and the sparse list, rank from
+    0, ties in the sparse list's order; a sparse list fetched beforehand gives the same ranking."""
+    words = ["pozzi", "Gaza", "acqua", "rete", "scuole", "Tunisi"]
+    store = Store(settings_for(engine, tmp_path))
+    try:
+        for d in range(8):
+            texts = [" ".join(words[(d + i) % 6 : (d + i) % 6 + 2 + i % 3]) + f" {d}" for i in range(3)]
+            store.write_document(record(f"d{d}", "v1"), passages(f"d{d}", texts))
+        dense = _unit(RNG.standard_normal(384))
+        sp = _sparse("pozzi gaza acqua")
+        sparse = (sp.indices, sp.values)
+        k = store.settings.rrf_k
+        dense_list = store.rank(dense, None, mode="dense", limit=24)
+        sparse_list = store.rank(None, sparse, mode="sparse", limit=24)
+        assert dense_list and sparse_list
+        expected: dict[str, float] = {}
+        for ranked in (dense_list, sparse_list):
+            for i, r in enumerate(ranked):
+                expected[r.point_id] = expected.get(r.point_id, 0.0) + 1.0 / (k + i)
+        sparse_rank = {r.point_id: i for i, r in enumerate(sparse_list)}
+        hybrid = store.rank(dense, sparse, mode="hybrid", limit=24)
+        assert {r.point_id: round(r.score, 9) for r in hybrid} == {p: round(v, 9) for p, v in expected.items()}
+        assert [r.score for r in hybrid] == sorted((r.score for r in hybrid), reverse=True)
+        for a, b in zip(hybrid, hybrid[1:]):
+            if abs(a.score - b.score) < 1e-12:
+                assert sparse_rank.get(a.point_id, 99) <= sparse_rank.get(b.point_id, 99)
+        early = store.sparse_candidates(sparse, None, 24)
+        assert store.rank(dense, sparse, mode="hybrid", limit=24, sparse_hits=early) == hybrid
+        flt = Filters(doc_ids=["d1", "d2"])
+        early = store.sparse_candidates(sparse, flt, 24)
+        assert store.rank(dense, sparse, mode="hybrid", limit=24, filters=flt, sparse_hits=early) \
+            == store.rank(dense, sparse, mode="hybrid", limit=24, filters=flt)
+    finally:
+        store.close()
+
+
 def test_passages_must_be_positions_0_to_n(engine, tmp_path):
     store = Store(settings_for(engine, tmp_path))
     try:

