@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..answering import Answer
 from ..jobs import QueueFull
@@ -75,11 +75,14 @@ def _without_credentials(url: str) -> str:
 
 @v1.post("/search", response_model=SearchResponse, dependencies=[ReadRole], tags=["search"],
          summary="Hybrid search, results grouped per document")
-def search(req: SearchRequest, svc: ServicesDep) -> SearchResponse:
+def search(req: SearchRequest, svc: ServicesDep) -> Response:
     page = svc.searcher.search(req.query, k=req.k, offset=req.offset, mode=req.mode,
                                filters=filters_from(req.filters), per_document=req.per_document)
-    return SearchResponse(query=req.query, total=page.total, k=req.k, offset=req.offset,
-                          results=[hit_out(h) for h in page.hits])
+    out = SearchResponse(query=req.query, total=page.total, k=req.k, offset=req.offset,
+                         results=[hit_out(h) for h in page.hits])
+    # Built and checked once here: FastAPI would validate the model again before encoding it (about 1 ms for a
+    # page of ten results with their passages).
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 def _caller(request: Request) -> str:
