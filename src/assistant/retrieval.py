@@ -74,14 +74,9 @@ class QueryCache:
             if hit is not None:
                 self._items.move_to_end(text)
                 return hit
-        return self._keep(encode_query(text, self.embedder))
-
-    def _keep(self, encoded: EncodedQuery) -> EncodedQuery:
-        if self.size <= 0:
-            return encoded
+        encoded = encode_query(text, self.embedder)
         with self._lock:
-            self._items[encoded.text] = encoded
-            self._items.move_to_end(encoded.text)
+            self._items[text] = encoded
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return encoded

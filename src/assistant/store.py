@@ -458,14 +458,13 @@ class Store:
             with self._lock:
                 if mode == "hybrid":
                     sparse_hits = self._sparse_hits(sparse, must, prefetch_limit)
-                    dense_hits = self._in_order(self.engine.query(dense, None, "dense", prefetch_limit, prefetch_limit,
-                                                                  must, self.settings.rrf_k, with_payload=False))
+                    dense_hits = self._in_order(self.engine.query(dense, None, "dense", prefetch_limit, must,
+                                                                  with_payload=False))
                     # Ties go to the keyword list's order: chosen on the train half of squad-it-dev's articles
-                    # (MRR@10 0.842 against 0.839 by dense order or by document), see README "Retrieval".
+                    # (MRR@10 0.842 against 0.839 by dense order or by document), see README "Architettura".
                     hits = fuse([sparse_hits, dense_hits], self.settings.rrf_k)[:limit]
                 else:
-                    hits = self.engine.query(dense, sparse, mode, limit, prefetch_limit, must, self.settings.rrf_k,
-                                             with_payload=False)
+                    hits = self.engine.query(dense, sparse, mode, limit, must, with_payload=False)
                 unknown = self.engine.shared and any(h.id not in self._owners for h in hits)
                 if unknown and time.monotonic() - self._loaded_at > 2.0:
                     # Another process (a second API on the same server) may have committed documents.
@@ -483,8 +482,7 @@ class Store:
                      limit: int) -> list[Hit]:
         if not (sparse and sparse[0]):
             return []
-        return self._in_order(self.engine.query(None, sparse, "sparse", limit, limit, must, self.settings.rrf_k,
-                                                with_payload=False))
+        return self._in_order(self.engine.query(None, sparse, "sparse", limit, must, with_payload=False))
 
     def _in_order(self, hits: list[Hit]) -> list[Hit]:
         """Equal scores in document and position order (the engine's order among them varies between runs), so

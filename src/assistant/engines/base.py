@@ -101,11 +101,11 @@ class Engine(Protocol):
 
     def count_passages(self) -> int: ...
 
-    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None, mode: Mode,
-              limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
+    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None,
+              mode: Literal["dense", "sparse"], limit: int, must: list[Condition],
               sentence_vectors: bool = False, with_payload: bool = True) -> list[Hit]:
-        """Payloads are LIGHT_PAYLOAD's fields unless `sentence_vectors` (then whole, sentences and vectors too);
-        none at all without `with_payload` (ids and scores only)."""
+        """One list, dense or sparse (the store fuses them). Payloads are LIGHT_PAYLOAD's fields unless
+        `sentence_vectors` (then whole, sentences and vectors too); none at all without `with_payload`."""
         ...
 
     def payloads(self, point_ids: list[str], sentence_vectors: bool = False) -> dict[str, dict[str, Any]]:

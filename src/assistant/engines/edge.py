@@ -21,11 +21,11 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import qdrant_edge as qe
 
-from .base import (DENSE, IN_USE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe,
+from .base import (DENSE, IN_USE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Range, describe,
                    point_id)
 
 if TYPE_CHECKING:
@@ -109,28 +109,20 @@ class EdgeEngine:
     def count_passages(self) -> int:
         return self.passages.count(qe.CountRequest(exact=True))
 
-    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None, mode: Mode,
-              limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
+    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None,
+              mode: Literal["dense", "sparse"], limit: int, must: list[Condition],
               sentence_vectors: bool = False, with_payload: bool = True) -> list[Hit]:
         flt = qe.Filter(must=_conditions(must)) if must else None
         payload = _selector(sentence_vectors) if with_payload else False
-        params = self._params(flt)
-        sparse_q = qe.Query.Nearest(qe.SparseVector(sparse[0], sparse[1]), using=SPARSE) \
-            if sparse and sparse[0] else None
         if mode == "dense":
             req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
-                                  params=params, with_payload=payload)
-        elif mode == "sparse":
-            if sparse_q is None:
-                return []
-            req = qe.QueryRequest(limit=limit, query=sparse_q, filter=flt, with_payload=payload)
+                                  params=self._params(flt), with_payload=payload)
         else:
-            prefetches = [qe.Prefetch(limit=prefetch_limit, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
-                                      params=params)]
-            if sparse_q is not None:
-                prefetches.append(qe.Prefetch(limit=prefetch_limit, query=sparse_q, filter=flt))
-            req = qe.QueryRequest(limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=rrf_k),
-                                  with_payload=payload)
+            if not (sparse and sparse[0]):
+                return []
+            req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(qe.SparseVector(sparse[0], sparse[1]),
+                                                                      using=SPARSE),
+                                  filter=flt, with_payload=payload)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self.passages.query(req)]
 
     def payloads(self, point_ids: list[str], sentence_vectors: bool = False) -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
@@ -18,7 +18,7 @@ from haystack.utils import Secret
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from qdrant_client import models
 
-from .base import (DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Mode, Range, describe,
+from .base import (DENSE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Range, describe,
                    point_id)
 
 KEYWORD_FIELDS = ["meta.doc_id", "meta.version", "meta.organisation", "meta.org_key", "meta.country_keys",
@@ -106,27 +106,20 @@ class ServerEngine:
     def count_passages(self) -> int:
         return self.client.count(self.collection, exact=True).count
 
-    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None, mode: Mode,
-              limit: int, prefetch_limit: int, must: list[Condition], rrf_k: int,
+    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None,
+              mode: Literal["dense", "sparse"], limit: int, must: list[Condition],
               sentence_vectors: bool = False, with_payload: bool = True) -> list[Hit]:
         flt = models.Filter(must=_conditions(must)) if must else None
         payload = _selector(sentence_vectors) if with_payload else False
-        sparse_q = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse and sparse[0] else None
         if mode == "dense":
             res = self.client.query_points(self.collection, query=dense, using=DENSE, limit=limit,
                                            query_filter=flt, with_payload=payload)
-        elif mode == "sparse":
-            if sparse_q is None:
-                return []
-            res = self.client.query_points(self.collection, query=sparse_q, using=SPARSE, limit=limit,
-                                           query_filter=flt, with_payload=payload)
         else:
-            prefetch = [models.Prefetch(query=dense, using=DENSE, limit=prefetch_limit, filter=flt)]
-            if sparse_q is not None:
-                prefetch.append(models.Prefetch(query=sparse_q, using=SPARSE, limit=prefetch_limit, filter=flt))
-            res = self.client.query_points(self.collection, prefetch=prefetch,
-                                           query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)), limit=limit,
-                                           with_payload=payload)
+            if not (sparse and sparse[0]):
+                return []
+            res = self.client.query_points(self.collection, query=models.SparseVector(indices=sparse[0],
+                                                                                      values=sparse[1]),
+                                           using=SPARSE, limit=limit, query_filter=flt, with_payload=payload)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in res.points]
 
     def payloads(self, point_ids: list[str], sentence_vectors: bool = False) -> dict[str, dict[str, Any]]:
