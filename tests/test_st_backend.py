@@ -19,8 +19,10 @@ pytest.importorskip("sentence_transformers", reason="the [st] extra is not insta
                                                     "in .venv-st)")
 
 from assistant.embedders import SentenceTransformersEmbedder, folder_revision  # noqa: E402
+from assistant.embedding import embed_passages, unpack_vectors  # noqa: E402
 from assistant.retrieval import Searcher  # noqa: E402
 from assistant.store import EmbedderMismatch, Store  # noqa: E402
+from assistant.text import split_sentences  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
 
 from .conftest import CORPUS, ROOT, make_settings  # noqa: E402
@@ -59,6 +61,12 @@ def test_st_embedder_indexes_searches_and_is_recorded(models, tmp_path):
         assert all(len(p.vector["text-dense"]) == 32 for p in vectors)
         page = Searcher(store).search("acque reflue Palestina", k=3, mode="dense")
         assert page.hits and page.total >= 1
+        # Sentence vectors stay e5's (384 numbers) beside the 32-number retrieval vectors.
+        doc_id = page.hits[0].doc_id
+        assert store.add_sentence_vectors(doc_id, embed_passages)
+        first = store.passages_of(doc_id)[0]
+        sentences = first.meta.get("sentences") or split_sentences(first.content)
+        assert unpack_vectors(first.meta["sentence_vectors"]).shape == (len(sentences), 384)
     finally:
         store.close()
     reopened = Store(settings)  # the same model again: accepted

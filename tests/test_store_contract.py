@@ -4,6 +4,7 @@ searches, recovery from a swap cut short, migration of a store made by the old l
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import zlib
@@ -16,7 +17,8 @@ from haystack import Document
 from haystack.dataclasses import SparseEmbedding
 
 from assistant.config import Settings
-from assistant.store import DocumentRecord, Filters, Store, StoreUnavailable
+from assistant.embedding import pack_vectors, unpack_vectors
+from assistant.store import DocumentRecord, Filters, Store, StoreUnavailable, point_id
 
 ENGINES = ["edge", "server"]
 RNG = np.random.default_rng(7)
@@ -108,15 +110,69 @@ def test_passages_without_a_committed_record_are_invisible_then_collected(engine
 def test_sentence_vectors_are_left_out_of_payloads_unless_asked(engine, tmp_path):
     store = Store(settings_for(engine, tmp_path))
     try:
+        rng = np.random.default_rng(0)
+        first, second = (pack_vectors(rng.standard_normal((n, 384)) / 20) for n in (2, 3))
         docs = passages("a", ["acqua Gaza"])
-        docs[0].meta["sentence_vectors"] = "AAAA"
+        docs[0].meta["sentence_vectors"] = first
         store.write_document(record("a", "v1"), docs)
         [light] = query_text(store, "acqua Gaza", limit=1)
         [full] = query_text(store, "acqua Gaza", limit=1, sentence_vectors=True)
         assert "sentence_vectors" not in light.meta and light.meta["doc_id"] == "a"
-        assert full.meta["sentence_vectors"] == "AAAA"
-        store.engine.set_passage_meta(["a:v1:0"], {"sentence_vectors": "BBBB"})
-        assert store.passages_of("a")[0].meta["sentence_vectors"] == "BBBB"
+        assert full.meta["sentence_vectors"] == first  # float16 both ways: the same numbers come back
+        store.engine.set_passage_meta(["a:v1:0"], {"sentence_vectors": second})
+        assert store.passages_of("a")[0].meta["sentence_vectors"] == second
+        assert unpack_vectors(store.passages_of("a")[0].meta["sentence_vectors"]).shape == (3, 384)
+    finally:
+        store.close()
+
+
+def test_edge_keeps_sentence_vectors_out_of_the_payload(tmp_path):
+    """Searches read payloads: the sentence vectors (most of a passage's bytes) live beside them, as vectors."""
+    from assistant.engines.edge import SENTENCES
+
+    store = Store(settings_for("edge", tmp_path))
+    try:
+        packed = pack_vectors(np.random.default_rng(1).standard_normal((2, 384)) / 20)
+        docs = passages("a", ["acqua Gaza"])
+        docs[0].meta["sentence_vectors"] = packed
+        store.write_document(record("a", "v1"), docs)
+        [point] = store.engine.passages.retrieve([point_id("a:v1:0")], True, [SENTENCES])
+        assert "sentence_vectors" not in point.payload["meta"]
+        assert np.allclose(np.asarray(point.vector[SENTENCES]), unpack_vectors(packed))
+        assert store.passages_of("a")[0].meta["sentence_vectors"] == packed
+        config = json.loads((tmp_path / "edge" / "passages" / "edge_config.json").read_text())
+        assert config["payload_memory"] == "pinned"  # what searches read is kept in memory
+    finally:
+        store.close()
+
+
+def test_edge_shards_made_with_vectors_in_the_payload_still_answer(tmp_path, monkeypatch):
+    """A store written by the earlier layout (sentence vectors in the payload) is read and enriched as it is."""
+    import qdrant_edge as qe
+
+    from assistant.engines import edge
+
+    old_config = qe.EdgeConfig(vectors={edge.DENSE: qe.EdgeVectorParams(size=384, distance=qe.Distance.Cosine)},
+                               sparse_vectors={edge.SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)})
+    with monkeypatch.context() as m:
+        m.setattr(edge, "passages_config", lambda dim, payload_memory="pinned": old_config)
+        store = Store(settings_for("edge", tmp_path))
+        assert not store.engine.vectors_apart
+        docs = passages("a", ["acqua Gaza"]) + passages("b", ["rifiuti Tunisi"])
+        first = pack_vectors(np.random.default_rng(2).standard_normal((2, 384)) / 20)
+        docs[0].meta["sentence_vectors"] = first
+        store.write_document(record("a", "v1"), docs[:1])
+        store.write_document(record("b", "v1"), docs[1:])
+        store.close()
+    store = Store(settings_for("edge", tmp_path))  # opened by the current code
+    try:
+        assert not store.engine.vectors_apart
+        [full] = query_text(store, "acqua Gaza", limit=1, sentence_vectors=True)
+        assert full.meta["sentence_vectors"] == first
+        second = pack_vectors(np.random.default_rng(3).standard_normal((1, 384)) / 20)
+        store.engine.set_passage_meta(["b:v1:0"], {"sentence_vectors": second})
+        [point] = store.engine.passages.retrieve([point_id("b:v1:0")], True, False)
+        assert point.payload["meta"]["sentence_vectors"] == second
     finally:
         store.close()
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     query_cache_size: int = 2048  # recent queries' vectors kept (0: none; the latency benchmarks turn it off)
     hnsw_ef: int = 256  # HNSW beam of the embedded engine; chosen by measured recall (bench/reports/scale.md)
     exact_search_below: int = 20_000  # a filter leaving at most this many passages searches them exactly
+    # Where the embedded engine keeps passage texts (the payloads), for stores created from now on: "pinned" in
+    # memory (about 1 KB per passage; reads never wait on the disk), "cached" or "cold" (read from disk as needed)
+    edge_payload_memory: Literal["pinned", "cached", "cold"] = "pinned"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     bm25_avgdl: float = 150.0

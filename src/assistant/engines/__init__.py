@@ -25,4 +25,4 @@ def open_engine(settings: Settings, collection: str, dim: int = 384) -> Engine:
     from .edge import EdgeEngine
 
     return EdgeEngine(settings.data_dir / "edge", collection, hnsw_ef=settings.hnsw_ef,
-                      exact_below=settings.exact_search_below, dim=dim)
+                      exact_below=settings.exact_search_below, dim=dim, payload_memory=settings.edge_payload_memory)

@@ -4,6 +4,10 @@ Hand-written because no Haystack document store wraps Qdrant Edge. Two shards pe
 dense + sparse vectors, IDF on the sparse one) and document records (Edge has no vector-less shard, so each
 record carries a one-dimensional placeholder vector).
 
+A passage's sentence vectors (for answer selection) are a multivector of the point, not part of its payload: they
+were two thirds of each payload, which every search reads (only for the page's passages, but from disk when the
+page cache has let them go). Shards made before keep them in the payload and are read as they are.
+
 `EdgeShard.optimize()` holds the GIL and the shard while it builds HNSW graphs and refreshes IDF, so it never
 runs on the live shard: the shard is flushed and copied, a niced child process optimizes the copy, and the copy
 replaces the live shard in one short swap. Searches go on throughout; writes wait (the Store's write gate).
@@ -12,6 +16,7 @@ replaces the live shard in one short swap. Searches go on throughout; writes wai
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -23,6 +28,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import qdrant_edge as qe
 
 from .base import (DENSE, IN_USE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Range, describe,
@@ -41,9 +47,19 @@ _OPTIMIZE_CHILD = ("import sys, qdrant_edge as q; s = q.EdgeShard.load(sys.argv[
                    "s.close()")
 
 
-def passages_config(dim: int) -> qe.EdgeConfig:
+SENTENCES = "sentences"  # the multivector of a passage's sentence vectors (never searched: no HNSW graph)
+SENTENCE_DIM = 384  # e5's, whatever the retrieval embedder: the answer selector reads e5 sentence vectors
+
+
+def passages_config(dim: int, payload_memory: str = "pinned") -> qe.EdgeConfig:
     return qe.EdgeConfig(
-        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+        payload_memory={"pinned": qe.Memory.Pinned, "cached": qe.Memory.Cached, "cold": qe.Memory.Cold}[payload_memory],
+        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+                 SENTENCES: qe.EdgeVectorParams(
+                     size=SENTENCE_DIM, distance=qe.Distance.Dot,
+                     multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+                     datatype=qe.VectorStorageDatatype.Float16, memory=qe.Memory.Cold,
+                     hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000))},
         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
     )
 
@@ -57,7 +73,7 @@ class EdgeEngine:
     shared = False  # one process per folder (the lock file)
 
     def __init__(self, root: Path, collection: str, hnsw_ef: int = 256, exact_below: int = 20_000,
-                 dim: int = 384) -> None:
+                 dim: int = 384, payload_memory: str = "pinned") -> None:
         self.root = root
         self.hnsw_ef = hnsw_ef
         self.exact_below = exact_below
@@ -70,10 +86,15 @@ class EdgeEngine:
             root.mkdir(parents=True, exist_ok=True)
             self._lock_file = _lock(root / f".{collection}.lock")
             recover_swap(self.passages_dir)
-            self.passages = _open(self.passages_dir, passages_config(dim),
+            self.passages = _open(self.passages_dir, passages_config(dim, payload_memory),
                                   [(f, qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
                                   + [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS])
             self.records_shard = _open(self.records_dir, records_config(), [("doc_id", qe.PayloadSchemaType.Keyword)])
+            self.vectors_apart = SENTENCES in _vector_names(self.passages_dir)
+            if not self.vectors_apart:
+                log.warning("store_layout=legacy collection=%s: sentence vectors ride in the passage payloads, so "
+                            "searches read more from disk; index into a new data folder to get the current layout",
+                            collection)
         except EngineUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
@@ -87,12 +108,26 @@ class EdgeEngine:
             if doc.sparse_embedding is not None and doc.sparse_embedding.indices:
                 vector[SPARSE] = qe.SparseVector(list(doc.sparse_embedding.indices),
                                                  list(doc.sparse_embedding.values))
-            payload = {"id": doc.id, "content": doc.content or "", "meta": doc.meta}
+            meta = doc.meta
+            if self.vectors_apart and "sentence_vectors" in meta:
+                meta = {k: v for k, v in meta.items() if k != "sentence_vectors"}
+                sentences = _unpacked(doc.meta["sentence_vectors"])
+                if sentences:
+                    vector[SENTENCES] = sentences
+            payload = {"id": doc.id, "content": doc.content or "", "meta": meta}
             points.append(qe.Point(point_id(doc.id), vector, payload))
         self._mark_dirty()
         self.passages.update(qe.UpdateOperation.upsert_points(points))
 
     def set_passage_meta(self, passage_ids: list[str], fields: dict[str, Any]) -> None:
+        if self.vectors_apart and "sentence_vectors" in fields:
+            fields = dict(fields)
+            sentences = _unpacked(fields.pop("sentence_vectors"))
+            if sentences:
+                self.passages.update(qe.UpdateOperation.update_vectors(
+                    [qe.PointVectors(point_id(pid), {SENTENCES: sentences}) for pid in passage_ids]))
+            if not fields:
+                return
         for pid in passage_ids:  # one value per passage
             self.passages.update(qe.UpdateOperation.set_payload([point_id(pid)], fields, key="meta"))
 
@@ -104,7 +139,7 @@ class EdgeEngine:
     def scroll_passages(self, fields: list[str] | bool, must: list[Condition] | None = None,
                         ) -> Iterator[dict[str, Any]]:
         flt = qe.Filter(must=_conditions(must)) if must else None
-        yield from _scroll(self.passages, fields, flt)
+        yield from _scroll(self.passages, fields, flt, self.vectors_apart and fields is True)
 
     def count_passages(self) -> int:
         return self.passages.count(qe.CountRequest(exact=True))
@@ -114,22 +149,24 @@ class EdgeEngine:
               sentence_vectors: bool = False, with_payload: bool = True) -> list[Hit]:
         flt = qe.Filter(must=_conditions(must)) if must else None
         payload = _selector(sentence_vectors) if with_payload else False
+        vectors = [SENTENCES] if with_payload and sentence_vectors and self.vectors_apart else False
         if mode == "dense":
             req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
-                                  params=self._params(flt), with_payload=payload)
+                                  params=self._params(flt), with_payload=payload, with_vector=vectors)
         else:
             if not (sparse and sparse[0]):
                 return []
             req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(qe.SparseVector(sparse[0], sparse[1]),
                                                                       using=SPARSE),
-                                  filter=flt, with_payload=payload)
-        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self.passages.query(req)]
+                                  filter=flt, with_payload=payload, with_vector=vectors)
+        return [Hit(str(p.id), float(p.score), _whole(p, bool(vectors))) for p in self.passages.query(req)]
 
     def payloads(self, point_ids: list[str], sentence_vectors: bool = False) -> dict[str, dict[str, Any]]:
         if not point_ids:
             return {}
-        return {str(p.id): p.payload or {}
-                for p in self.passages.retrieve(point_ids, _selector(sentence_vectors), False)}
+        vectors = [SENTENCES] if sentence_vectors and self.vectors_apart else False
+        return {str(p.id): _whole(p, bool(vectors))
+                for p in self.passages.retrieve(point_ids, _selector(sentence_vectors), vectors)}
 
     def _params(self, flt: qe.Filter | None) -> qe.SearchParams:
         """HNSW with a wider beam; exact search when a filter leaves few passages (HNSW recall drops there)."""
@@ -249,15 +286,43 @@ def _open(path: Path, config: qe.EdgeConfig, indexes: list[tuple[str, Any]]) -> 
     return shard
 
 
-def _scroll(shard: qe.EdgeShard, fields: list[str] | bool, flt: qe.Filter | None) -> Iterator[dict[str, Any]]:
+def _scroll(shard: qe.EdgeShard, fields: list[str] | bool, flt: qe.Filter | None,
+            sentence_vectors: bool = False) -> Iterator[dict[str, Any]]:
     offset = None
     while True:
         points, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=PAGE, filter=flt, with_payload=fields,
-                                                       with_vector=False))
+                                                       with_vector=[SENTENCES] if sentence_vectors else False))
         for p in points:
-            yield p.payload or {}
+            yield _whole(p, sentence_vectors)
         if offset is None:
             return
+
+
+def _whole(point: Any, with_vectors: bool) -> dict[str, Any]:
+    """A point's payload, with its sentence vectors back in `meta` (packed, as the store reads them) when it was
+    read with them."""
+    payload = point.payload or {}
+    if not with_vectors:
+        return payload
+    vectors = point.vector.get(SENTENCES) if isinstance(point.vector, dict) else None
+    if vectors:
+        from ..embedding import pack_vectors
+
+        payload.setdefault("meta", {})["sentence_vectors"] = pack_vectors(np.asarray(vectors, dtype=np.float32))
+    return payload
+
+
+def _unpacked(packed: Any) -> list[list[float]]:
+    from ..embedding import unpack_vectors
+
+    return unpack_vectors(packed).tolist() if isinstance(packed, str) and packed else []
+
+
+def _vector_names(shard_dir: Path) -> set[str]:
+    try:
+        return set(json.loads((shard_dir / "edge_config.json").read_text(encoding="utf-8")).get("vectors") or {})
+    except (OSError, ValueError):
+        return set()
 
 
 def _conditions(conds: list[Condition] | None) -> list[Any]:
