@@ -37,6 +37,40 @@ from latency import run, start_api  # noqa: E402
 
 ORGS = [f"Organizzazione {i:02d}" for i in range(40)]
 NOISE_COS = 0.9
+# The filtered runs' filter, as /v1/search and /v1/ask take it: 2 of the 40 organisations, 6 of the 26 years.
+FILTER = {"organisation": [ORGS[3], ORGS[17]], "year_from": 2010, "year_to": 2015}
+
+
+def squad_questions() -> list[str]:
+    return [json.loads(line)["question"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")]
+
+
+def store_folder(n: int) -> Path:
+    return ROOT / "data" / f"bench-scale-{n}"
+
+
+def built_store(n: int) -> Path | None:
+    """The scale store of n passages, or None (with a message) when bench/scale.py has not built it."""
+    folder = store_folder(n)
+    if not folder.exists():
+        print(f"{folder} is missing: run bench/scale.py first", file=sys.stderr)
+        return None
+    return folder
+
+
+def endpoint_runs(url: str, questions: list[str], count: int, clients: int) -> list[dict]:
+    """/v1/search and /v1/ask, without and with FILTER, `count` requests each at `clients` clients. Each run asks
+    questions no earlier one asked (the API caches query vectors): 4 × count of `questions`, in order."""
+    rows = []
+    start = 0
+    for label, extra in (("none", {}), ("org + years", {"filters": FILTER})):
+        for endpoint in ("/v1/search", "/v1/ask"):
+            qs = questions[start : start + count]
+            start += count
+            body = [{"query": q, "k": 10, **extra} if endpoint == "/v1/search" else {"question": q, **extra}
+                    for q in qs]
+            rows.append({"filter": label, **run(url, endpoint, body, clients)})
+    return rows
 
 
 def base_passages() -> list[dict]:
@@ -44,6 +78,7 @@ def base_passages() -> list[dict]:
     import qdrant_edge as qe
 
     from assistant.config import Settings
+    from assistant.embedding import pack_vectors
     from eval.runner import open_dataset_store
 
     store, _ = open_dataset_store(SQUAD, Settings(data_dir=ROOT / "data"))
@@ -54,12 +89,15 @@ def base_passages() -> list[dict]:
             points, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=500, with_payload=True,
                                                            with_vector=True))
             for p in points:
-                rec = store._live_record(p.payload)
+                payload = p.payload
+                rec = store._live_record(payload)
                 if rec is None:
                     continue
                 vec = p.vector
                 sparse = vec.get("text-sparse")
-                out.append({"payload": p.payload, "dense": np.asarray(vec["text-dense"], dtype=np.float32),
+                if vec.get("sentences"):  # a store of the current layout: sentence vectors beside the payload
+                    payload["meta"]["sentence_vectors"] = pack_vectors(np.asarray(vec["sentences"]))
+                out.append({"payload": payload, "dense": np.asarray(vec["text-dense"], dtype=np.float32),
                             "sparse": (list(sparse.indices), list(sparse.values)) if sparse is not None else None,
                             "record": rec})
             if offset is None:
@@ -155,19 +193,8 @@ def measure(folder: Path, questions: list[str], requests: int) -> dict:
     try:
         for q in questions[-5:]:  # warm-up, not measured
             httpx.post(f"{url}/v1/ask", json={"question": q}, timeout=120)
-        rows = []
-        flt = {"organisation": [ORGS[3], ORGS[17]], "year_from": 2010, "year_to": 2015}
-        start = 0
-        for clients in (1, 16):
-            count = requests if clients == 1 else 2 * requests
-            for label, extra in (("none", {}), ("org + years", {"filters": flt})):
-                for endpoint in ("/v1/search", "/v1/ask"):
-                    # Each run asks questions no earlier run asked: the API caches query vectors.
-                    qs = questions[start : start + count]
-                    start += count
-                    body = [{"query": q, "k": 10, **extra} if endpoint == "/v1/search" else {"question": q, **extra}
-                            for q in qs]
-                    rows.append({"filter": label, **run(url, endpoint, body, clients)})
+        rows = endpoint_runs(url, questions, requests, 1)
+        rows += endpoint_runs(url, questions[4 * requests :], 2 * requests, 16)
         rss = rss_mib(proc.pid)
     finally:
         proc.terminate()
@@ -281,14 +308,14 @@ def main() -> int:
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--build-only", action="store_true", help="build the stores, measure nothing")
     args = parser.parse_args()
-    questions = [json.loads(line)["question"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")]
+    questions = squad_questions()
     random.Random(0).shuffle(questions)
     base = None
     results = []
     out = ROOT / "bench" / "reports"
     out.mkdir(parents=True, exist_ok=True)
     for n in args.sizes:
-        folder = ROOT / "data" / f"bench-scale-{n}"
+        folder = store_folder(n)
         built: dict = {}
         if args.rebuild or not (folder / "edge" / "passages").exists():
             base = base or base_passages()
