@@ -99,6 +99,20 @@ def test_login_page_is_accessible_and_a_wrong_key_is_refused(browser, site):
     context.close()
 
 
+def test_a_filter_ticked_while_results_load_is_kept(browser, site):
+    """Typing words and ticking a filter at once sends two requests (the words' change, then the box's); the last
+    one must win, not the first one's page with the box unticked."""
+    context, page = _login(browser, site, READ)
+    page.get_by_label("Parole o domanda").fill("acqua")
+    page.get_by_label(re.compile(r"^Palestina")).check()  # the words field loses focus: its change fires first
+    page.wait_for_url(re.compile(r"q=acqua.*country=Palestina"))
+    page.wait_for_function("document.querySelectorAll('.risultato').length > 0")
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_label(re.compile(r"^Palestina")).is_checked()
+    assert "country=Palestina" in page.url
+    context.close()
+
+
 def test_search_with_two_filters_and_open_the_passage(browser, site, caplog):
     with caplog.at_level(logging.DEBUG):
         context, page = _login(browser, site, READ)
