@@ -8,7 +8,6 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from assistant.answering import AskService

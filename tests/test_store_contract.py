@@ -146,8 +146,8 @@ def test_edge_keeps_sentence_vectors_out_of_the_payload(tmp_path):
         store.close()
 
 
-def test_edge_shards_made_with_vectors_in_the_payload_still_answer(tmp_path, monkeypatch):
-    """A store written by the earlier layout (sentence vectors in the payload) is read and enriched as it is."""
+def _legacy_store(tmp_path, monkeypatch) -> tuple[str, list[Document]]:
+    """A store written by the earlier Edge layout; returns doc a's packed sentence vectors and all passages."""
     import qdrant_edge as qe
 
     from assistant.engines import edge
@@ -158,12 +158,21 @@ def test_edge_shards_made_with_vectors_in_the_payload_still_answer(tmp_path, mon
         m.setattr(edge, "passages_config", lambda dim, payload_memory="pinned": old_config)
         store = Store(settings_for("edge", tmp_path))
         assert not store.engine.vectors_apart
-        docs = passages("a", ["acqua Gaza"]) + passages("b", ["rifiuti Tunisi"])
-        first = pack_vectors(np.random.default_rng(2).standard_normal((2, 384)) / 20)
-        docs[0].meta["sentence_vectors"] = first
-        store.write_document(record("a", "v1"), docs[:1])
-        store.write_document(record("b", "v1"), docs[1:])
+        docs = (passages("a", ["acqua Gaza", "depuratore a Khan Younis"], "Comune di Prato", 2021)
+                + passages("b", ["rifiuti Tunisi"], "ANCI Toscana", 2019) + passages("c", ["scuole Benin"]))
+        packed = pack_vectors(np.random.default_rng(2).standard_normal((2, 384)) / 20)
+        docs[0].meta["sentence_vectors"] = packed
+        store.write_document(record("a", "v1", "Comune di Prato", 2021), docs[:2])
+        store.write_document(record("b", "v1", "ANCI Toscana", 2019), docs[2:3])
+        store.write_document(record("c", "v1"), docs[3:])
+        store.optimize()
         store.close()
+    return packed, docs
+
+
+def test_edge_shards_made_with_vectors_in_the_payload_still_answer(tmp_path, monkeypatch):
+    """A store written by the earlier layout (sentence vectors in the payload) is read and enriched as it is."""
+    first, _ = _legacy_store(tmp_path, monkeypatch)
     store = Store(settings_for("edge", tmp_path))  # opened by the current code
     try:
         assert not store.engine.vectors_apart
@@ -175,6 +184,79 @@ def test_edge_shards_made_with_vectors_in_the_payload_still_answer(tmp_path, mon
         assert point.payload["meta"]["sentence_vectors"] == second
     finally:
         store.close()
+
+
+def test_migrate_converts_an_edge_store_of_the_earlier_layout(tmp_path, monkeypatch):
+    packed, docs = _legacy_store(tmp_path, monkeypatch)
+    store = Store(settings_for("edge", tmp_path))
+    try:
+        def answers():
+            out = []
+            for doc in docs:
+                hits = store.query(doc.embedding, (doc.sparse_embedding.indices, doc.sparse_embedding.values),
+                                   limit=3, mode="hybrid")
+                out.append([(h.doc_id, h.position) for h in hits])
+            flt = query_text(store, "acqua Gaza rifiuti", limit=5, filters=Filters(organisations=["Comune di Prato"]))
+            return out, sorted((h.doc_id, h.position) for h in flt)
+
+        before = answers()
+        assert store.upgrade_layout(progress=False) == 4
+        assert store.engine.vectors_apart
+        assert answers() == before
+        assert store.upgrade_layout(progress=False) == 0  # once
+    finally:
+        store.close()
+    assert not (tmp_path / "edge" / "passages.next").exists() and not (tmp_path / "edge" / "passages.old").exists()
+    store = Store(settings_for("edge", tmp_path))  # what was converted stays so
+    try:
+        assert store.engine.vectors_apart
+        assert [r.doc_id for r in store.documents()] == ["a", "b", "c"] and store.count_passages() == 4
+        [point] = store.engine.passages.retrieve([point_id("a:v1:0")], True, False)
+        assert "sentence_vectors" not in point.payload["meta"]
+        assert store.passages_of("a")[0].meta["sentence_vectors"] == packed
+        assert "sentence_vectors" not in store.passages_of("a")[1].meta
+        assert [p.content for p in store.passages_of("a")] == ["acqua Gaza", "depuratore a Khan Younis"]
+    finally:
+        store.close()
+
+
+def test_a_layout_conversion_that_fails_keeps_the_old_store(tmp_path, monkeypatch):
+    from assistant.engines import edge
+
+    packed, _ = _legacy_store(tmp_path, monkeypatch)
+    store = Store(settings_for("edge", tmp_path))
+    try:
+        def broken(value):
+            raise OSError("disk full")
+
+        with monkeypatch.context() as m:
+            m.setattr(edge, "_unpacked", broken)
+            with pytest.raises(OSError):
+                store.upgrade_layout(progress=False)
+        assert not store.engine.vectors_apart
+        assert not (tmp_path / "edge" / "passages.next").exists()
+        [full] = query_text(store, "acqua Gaza", limit=1, sentence_vectors=True)
+        assert full.meta["sentence_vectors"] == packed
+        assert store.count_passages() == 4
+    finally:
+        store.close()
+
+
+def test_migrate_command_converts_the_store(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    _legacy_store(tmp_path, monkeypatch)
+    env = {**__import__("os").environ, "ASSISTANT_DATA_DIR": str(tmp_path)}
+    env.pop("QDRANT_URL", None)
+    run = subprocess.run([sys.executable, "-m", "assistant.cli", "migrate"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "converted 4 passages to the current layout" in run.stdout
+    assert "passages=4" in run.stdout
+    from assistant.engines.edge import SENTENCES, _vector_names
+
+    assert SENTENCES in _vector_names(tmp_path / "edge" / "passages")
 
 
 def test_filters_mean_the_same_on_both_engines(engine, tmp_path):

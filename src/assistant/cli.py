@@ -38,12 +38,16 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    """Opening the store migrates a local-mode store (data/qdrant) to Qdrant Edge; this also builds its indexes."""
+    """Opening the store migrates a local-mode store (data/qdrant) to Qdrant Edge; this also builds its indexes
+    and converts an Edge store of an earlier layout to the current one."""
     from .migration import legacy_collections
 
     store = _open_store(settings)
     try:
         store.optimize()
+        converted = store.upgrade_layout(progress=sys.stderr.isatty())
+        if converted:
+            print(f"converted {converted} passages to the current layout")
         print(f"store ready: engine={store.engine_name} documents={len(store.documents())} "
               f"passages={store.count_passages()}")
         if legacy_collections(settings.legacy_store_path) and not settings.qdrant_url:
@@ -174,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("migrate", help="move a store made by an older version (data/qdrant) to Qdrant Edge")
+    p = sub.add_parser("migrate", help="bring a store made by an older version (data/qdrant, or an Edge store of an "
+                                       "earlier layout) to the current one")
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("search", help="hybrid search, one result per document")

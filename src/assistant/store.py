@@ -316,6 +316,12 @@ class Store:
                 self._save_stats()
             return changed
 
+    def upgrade_layout(self, progress: bool = True) -> int:
+        """Bring a store made by an earlier version to the current layout (`assistant migrate`); returns the
+        passages rewritten. Takes minutes on a large store: run it with the API stopped."""
+        with self._write_gate, self._lock:
+            return self.engine.upgrade_layout(progress)
+
     def schedule_optimize(self) -> None:
         """Optimize in a background thread (one at a time; a request during a run asks for one more run)."""
         with self._lock:

@@ -64,6 +64,10 @@ def passages_config(dim: int, payload_memory: str = "pinned") -> qe.EdgeConfig:
     )
 
 
+_PASSAGE_INDEXES = ([(f, qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
+                    + [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS])
+
+
 def records_config() -> qe.EdgeConfig:
     return qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=1, distance=qe.Distance.Dot))
 
@@ -75,6 +79,8 @@ class EdgeEngine:
     def __init__(self, root: Path, collection: str, hnsw_ef: int = 256, exact_below: int = 20_000,
                  dim: int = 384, payload_memory: str = "pinned") -> None:
         self.root = root
+        self.dim = dim
+        self.payload_memory = payload_memory
         self.hnsw_ef = hnsw_ef
         self.exact_below = exact_below
         self.passages_dir = root / collection
@@ -86,14 +92,12 @@ class EdgeEngine:
             root.mkdir(parents=True, exist_ok=True)
             self._lock_file = _lock(root / f".{collection}.lock")
             recover_swap(self.passages_dir)
-            self.passages = _open(self.passages_dir, passages_config(dim, payload_memory),
-                                  [(f, qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
-                                  + [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS])
+            self.passages = _open(self.passages_dir, passages_config(dim, payload_memory), _PASSAGE_INDEXES)
             self.records_shard = _open(self.records_dir, records_config(), [("doc_id", qe.PayloadSchemaType.Keyword)])
             self.vectors_apart = SENTENCES in _vector_names(self.passages_dir)
             if not self.vectors_apart:
                 log.warning("store_layout=legacy collection=%s: sentence vectors ride in the passage payloads, so "
-                            "searches read more from disk; index into a new data folder to get the current layout",
+                            "searches read more from disk; stop the API and run `assistant migrate` to convert it",
                             collection)
         except EngineUnavailable:
             raise
@@ -224,6 +228,66 @@ class EdgeEngine:
         self.records_shard.optimize()  # a few thousand one-number points: milliseconds
         log.info("optimized engine=edge seconds=%.1f", time.perf_counter() - started)
         return True
+
+    def upgrade_layout(self, progress: bool = True) -> int:
+        """Rewrite a shard of the earlier layout (sentence vectors in the payload) into the current one; returns
+        the passages rewritten (0: already current). Offline: the caller holds the folder (the lock file).
+
+        The copy is built beside the live shard and swapped in by the same renames as `optimize`, so a run cut
+        short leaves the old shard whole (`recover_swap` drops the half-made copy on the next open)."""
+        if self.vectors_apart:
+            return 0
+        from tqdm import tqdm
+
+        work = self.passages_dir.with_name(self.passages_dir.name + ".next")
+        shutil.rmtree(work, ignore_errors=True)
+        total = self.count_passages()
+        target = _open(work, passages_config(self.dim, self.payload_memory), _PASSAGE_INDEXES)
+        copied = 0
+        try:
+            bar = tqdm(total=total, desc="converting passages to the current layout", unit="passage",
+                       file=sys.stderr, disable=not progress)
+            offset = None
+            while True:
+                points, offset = self.passages.scroll(qe.ScrollRequest(offset=offset, limit=PAGE, with_payload=True,
+                                                                       with_vector=True))
+                batch = []
+                for p in points:
+                    vectors: dict[str, Any] = {DENSE: list(p.vector[DENSE])}
+                    sparse = p.vector.get(SPARSE)
+                    if sparse is not None and len(sparse.indices):
+                        vectors[SPARSE] = qe.SparseVector(list(sparse.indices), list(sparse.values))
+                    payload = p.payload or {}
+                    meta = payload.get("meta") or {}
+                    sentences = _unpacked(meta.pop("sentence_vectors", None))
+                    if sentences:
+                        vectors[SENTENCES] = sentences
+                    batch.append(qe.Point(p.id, vectors, payload))
+                if batch:
+                    target.update(qe.UpdateOperation.upsert_points(batch))
+                copied += len(batch)
+                bar.update(len(batch))
+                if offset is None:
+                    break
+            bar.close()
+            if copied != total:
+                raise RuntimeError(f"copied {copied} of {total} passages")
+            log.info("upgrade_layout optimizing passages=%d", copied)
+            target.optimize()  # HNSW graph and IDF before it serves a search
+            target.close()
+        except BaseException:
+            target.close()
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        old = self.passages_dir.with_name(self.passages_dir.name + ".old")
+        self.passages.close()
+        os.rename(self.passages_dir, old)
+        os.rename(work, self.passages_dir)
+        self.passages = qe.EdgeShard.load(str(self.passages_dir))
+        shutil.rmtree(old, ignore_errors=True)
+        self.vectors_apart = True
+        log.info("upgrade_layout done passages=%d", copied)
+        return copied
 
     def ping(self) -> bool:
         try:

@@ -148,6 +148,9 @@ class ServerEngine:
     def optimize(self, searches: AbstractContextManager[Any]) -> bool:
         return False  # a server optimizes its segments itself
 
+    def upgrade_layout(self, progress: bool = True) -> int:
+        return 0  # one layout so far on a server
+
     def ping(self) -> bool:
         try:
             self.client.get_collections()
