@@ -130,6 +130,19 @@ def test_near_miss_year_organisation_and_role_abstain(unseen_store):
     assert "Issifou Tchabi" in svc.ask("Chi è il sindaco di Djougou?").answer
 
 
+def test_a_followup_keeps_the_constraints_of_the_question_it_follows(unseen_store):
+    svc = AskService(unseen_store, unseen_store.settings)
+    first = svc.ask("Quanto costa il progetto del Comune di Poggibonsi in Etiopia?")
+    assert first.abstained
+    # Still about Ethiopia: the Senegal project's partner is not the answer.
+    ans = svc.ask("E con quale associazione di migranti collabora il Comune?", conversation_id=first.conversation_id)
+    assert ans.followup and ans.abstained and ans.citations == []
+    assert ans.unsupported["constraint"] == {"kind": "place", "value": "Etiopia"}
+    # A place of its own replaces the one before.
+    ans = svc.ask("E in Senegal con quale associazione di migranti collabora?", conversation_id=first.conversation_id)
+    assert ans.followup and not ans.abstained and ans.citations[0].doc_id.startswith("u03_")
+
+
 def test_api_reports_the_unsupported_constraint(unseen_store, tmp_path):
     settings = make_settings(tmp_path / "api")
     with LiveServer(create_app(settings, store=unseen_store)) as server:

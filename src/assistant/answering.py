@@ -106,6 +106,7 @@ class Context:
     previous_doc_ids: list[str] = field(default_factory=list)
     previous_passages: list[str] = field(default_factory=list)
     previous_question: str = ""
+    earlier_questions: list[str] = field(default_factory=list)  # the questions this one follows, newest first
 
 
 class Answerer(Protocol):
@@ -247,6 +248,14 @@ def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredP
     vectors in a passage's payload are used only with `sentence_vectors` (the model must be trained the same way)."""
     q = QuestionInfo.of(question, context.context_text if context.followup else "")
     constraints = constraints_of(question)
+    if context.followup:
+        # "E chi ne è il capofila?" is still about the project, place and year asked before; a kind named by a
+        # later question ("E in Etiopia?") replaces an earlier one. Roles are what was asked, not what about.
+        kinds = {c.kind for c in constraints}
+        for earlier in context.earlier_questions:
+            inherited = [c for c in constraints_of(earlier) if c.kind not in kinds and c.kind != "role"]
+            constraints += inherited
+            kinds |= {c.kind for c in inherited}
     qvec = np.asarray(query.selector_dense, dtype=np.float32)
     out: list[Candidate] = []
     seen: set[str] = set()
@@ -381,7 +390,13 @@ class AskService:
         query_text = question
         if followup:
             last = history[-1]
-            context = Context(True, last.resolved_query, last.cited_doc_ids, last.cited_passages, last.question)
+            chain = []
+            for turn in reversed(history):  # back to the question the follow-ups started from
+                chain.append(turn.question)
+                if turn.resolved_query == turn.question:
+                    break
+            context = Context(True, last.resolved_query, last.cited_doc_ids, last.cited_passages, last.question,
+                              chain)
             query_text = f"{question} {last.resolved_query}"
         encoded = self.searcher.encode(query_text)
         t1 = time.perf_counter()

@@ -89,7 +89,8 @@ def passage_text(doc: Document) -> str:
 
 
 def pack_vectors(vectors: np.ndarray) -> str:
-    """float16 + base64: sentence vectors ride in the passage payload at ~1 KB each."""
+    """float16 + base64: sentence vectors in a passage's meta, as the store hands them over (the server engine keeps
+    them so in the payload; Edge stores them as a multivector of the point)."""
     import base64
 
     return base64.b64encode(np.asarray(vectors, dtype=np.float16).tobytes()).decode("ascii")
