@@ -112,12 +112,7 @@ class EdgeEngine:
             if doc.sparse_embedding is not None and doc.sparse_embedding.indices:
                 vector[SPARSE] = qe.SparseVector(list(doc.sparse_embedding.indices),
                                                  list(doc.sparse_embedding.values))
-            meta = doc.meta
-            if self.vectors_apart and "sentence_vectors" in meta:
-                meta = {k: v for k, v in meta.items() if k != "sentence_vectors"}
-                sentences = _unpacked(doc.meta["sentence_vectors"])
-                if sentences:
-                    vector[SENTENCES] = sentences
+            meta = _vectors_out(doc.meta, vector) if self.vectors_apart else doc.meta
             payload = {"id": doc.id, "content": doc.content or "", "meta": meta}
             points.append(qe.Point(point_id(doc.id), vector, payload))
         self._mark_dirty()
@@ -125,11 +120,11 @@ class EdgeEngine:
 
     def set_passage_meta(self, passage_ids: list[str], fields: dict[str, Any]) -> None:
         if self.vectors_apart and "sentence_vectors" in fields:
-            fields = dict(fields)
-            sentences = _unpacked(fields.pop("sentence_vectors"))
-            if sentences:
+            vector: dict[str, Any] = {}
+            fields = _vectors_out(fields, vector)
+            if vector:
                 self.passages.update(qe.UpdateOperation.update_vectors(
-                    [qe.PointVectors(point_id(pid), {SENTENCES: sentences}) for pid in passage_ids]))
+                    [qe.PointVectors(point_id(pid), vector) for pid in passage_ids]))
             if not fields:
                 return
         for pid in passage_ids:  # one value per passage
@@ -217,12 +212,8 @@ class EdgeEngine:
             shutil.rmtree(work, ignore_errors=True)
             log.warning("optimize_failed code=%s error=%s", code, (err or "").strip().splitlines()[-1:])
             return False
-        old = self.passages_dir.with_name(self.passages_dir.name + ".old")
         with searches:
-            self.passages.close()
-            os.rename(self.passages_dir, old)
-            os.rename(work, self.passages_dir)
-            self.passages = qe.EdgeShard.load(str(self.passages_dir))
+            old = self._swap_in(work)
         self.dirty_marker.unlink(missing_ok=True)  # no write came in meanwhile: they wait on the Store's gate
         shutil.rmtree(old, ignore_errors=True)
         self.records_shard.optimize()  # a few thousand one-number points: milliseconds
@@ -258,10 +249,8 @@ class EdgeEngine:
                     if sparse is not None and len(sparse.indices):
                         vectors[SPARSE] = qe.SparseVector(list(sparse.indices), list(sparse.values))
                     payload = p.payload or {}
-                    meta = payload.get("meta") or {}
-                    sentences = _unpacked(meta.pop("sentence_vectors", None))
-                    if sentences:
-                        vectors[SENTENCES] = sentences
+                    if "meta" in payload:
+                        payload["meta"] = _vectors_out(payload["meta"], vectors)
                     batch.append(qe.Point(p.id, vectors, payload))
                 if batch:
                     target.update(qe.UpdateOperation.upsert_points(batch))
@@ -279,15 +268,20 @@ class EdgeEngine:
             target.close()
             shutil.rmtree(work, ignore_errors=True)
             raise
+        shutil.rmtree(self._swap_in(work), ignore_errors=True)
+        self.vectors_apart = True
+        log.info("upgrade_layout done passages=%d", copied)
+        return copied
+
+    def _swap_in(self, work: Path) -> Path:
+        """Make the shard built in `work` the live one; returns where the previous one went (for the caller to
+        delete). The names are the ones `recover_swap` knows, so a crash between the renames is undone on open."""
         old = self.passages_dir.with_name(self.passages_dir.name + ".old")
         self.passages.close()
         os.rename(self.passages_dir, old)
         os.rename(work, self.passages_dir)
         self.passages = qe.EdgeShard.load(str(self.passages_dir))
-        shutil.rmtree(old, ignore_errors=True)
-        self.vectors_apart = True
-        log.info("upgrade_layout done passages=%d", copied)
-        return copied
+        return old
 
     def ping(self) -> bool:
         try:
@@ -374,6 +368,16 @@ def _whole(point: Any, with_vectors: bool) -> dict[str, Any]:
 
         payload.setdefault("meta", {})["sentence_vectors"] = pack_vectors(np.asarray(vectors, dtype=np.float32))
     return payload
+
+
+def _vectors_out(meta: dict[str, Any], vector: dict[str, Any]) -> dict[str, Any]:
+    """`meta` without its packed sentence vectors, which go into `vector` as the SENTENCES multivector."""
+    if "sentence_vectors" not in meta:
+        return meta
+    sentences = _unpacked(meta["sentence_vectors"])
+    if sentences:
+        vector[SENTENCES] = sentences
+    return {k: v for k, v in meta.items() if k != "sentence_vectors"}
 
 
 def _unpacked(packed: Any) -> list[list[float]]:
