@@ -1,4 +1,5 @@
-# The same package `make run` installs (pyproject.toml), built once into a wheel, run as a non-root user.
+# The same package `make run` installs (pyproject.toml), built into a wheel by tools/build_wheel.sh, the script
+# `make test` uses for its wheel check (tools/check_wheel.py: fresh venv, ingest, serve, ask), run as a non-root user.
 # Not buildable on the development machines (no Docker engine there): see README, "Docker".
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -7,7 +8,8 @@ COPY src ./src
 COPY ingest ./ingest
 COPY bots ./bots
 COPY eval ./eval
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+COPY tools/build_wheel.sh ./tools/
+RUN sh tools/build_wheel.sh /wheels python3
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 app

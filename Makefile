@@ -48,7 +48,10 @@ run: ingest
 # (qdrant-client's local mode stands in for a server: same client API).
 SERVER_TESTS := tests/test_ingest.py tests/test_search.py tests/test_answers.py tests/test_answerability.py \
 	tests/test_api.py tests/test_hardening.py
+# First the package as others run it: the wheel tools/build_wheel.sh builds (as the Dockerfile does), installed
+# into a fresh venv, ingesting corpus/ from an empty folder and answering over HTTP (tools/check_wheel.py).
 test: install install-st
+	$(PYTHON) tools/check_wheel.py
 	$(BIN)/python -m pytest -q -rs
 	COOP_TEST_ENGINE=server $(BIN)/python -m pytest -q $(SERVER_TESTS)
 	$(ST_VENV)/bin/python -m pytest -q tests/test_st_backend.py

@@ -16,6 +16,7 @@ from assistant.reranking import reranker_for
 from assistant.retrieval import Searcher, encode_query
 from assistant.store import Store
 from assistant.text import content_stems, split_sentences
+from eval import PACKAGED
 
 from .metrics import fact_coverage, mrr_at_k, ndcg_at_k, normalise, percentile, recall_at_k, spans_in
 
@@ -556,7 +557,7 @@ def main(args, settings: Settings) -> int:
     if args.dataset:
         results = run_dataset(Path(args.dataset), settings, reports, command, args.limit)
     elif getattr(args, "unseen", False):
-        unseen = Path(__file__).resolve().parent / "unseen"
+        unseen = PACKAGED / "unseen"
         results = run_corpus(unseen / "docs", unseen / "questions.jsonl", settings, reports, command, name="unseen",
                              choose_on="dev")
     else:

@@ -144,8 +144,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from eval import PACKAGED
     from eval.runner import main as eval_main
 
+    # The question sets travel in the package; the corpus/ they are about and squad-it-dev do not.
+    args.questions = args.questions or str(PACKAGED / "questions.jsonl")
+    missing = [(flag, path) for flag, path in (("--dataset", args.dataset),) if path and not Path(path).is_dir()]
+    if not args.dataset and not args.unseen and not Path(args.corpus).is_dir():
+        missing.append(("--corpus", args.corpus))
+    if not Path(args.questions).is_file():
+        missing.append(("--questions", args.questions))
+    if missing:
+        for flag, path in missing:
+            print(f"assistant eval: {flag} {path}: not found (folder {Path.cwd()}).", file=sys.stderr)
+        print("The corpus/ set needs the project folder (run there, or pass --corpus DIR); its questions and the "
+              f"unseen set are in the package ({PACKAGED}): `assistant eval --unseen` runs anywhere.", file=sys.stderr)
+        return 2
     if args.llm:
         settings = settings.model_copy(update={"llm_url": args.llm})
     if args.llm_model:
@@ -209,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate retrieval and answers")
     p.add_argument("--corpus", default="corpus")
-    p.add_argument("--questions", default="eval/questions.jsonl")
+    p.add_argument("--questions", help="questions file (default: the corpus/ questions packaged with eval)")
     p.add_argument("--dataset", help="folder with corpus.jsonl and queries.jsonl (squad-it-dev format)")
     p.add_argument("--limit", type=int, help="evaluate only the first N queries of a dataset")
     p.add_argument("--reports", default="eval/reports")
