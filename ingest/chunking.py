@@ -97,12 +97,16 @@ def chunk_text(text: str, min_words: int = 120, max_words: int = 250, overlap: i
         else:
             chunks.append(current)
     result = []
+    seen: set[str] = set()
     for chunk in chunks:
         body = _join(chunk)
         heading = next((x.heading for x in chunk if not x.is_heading and x.heading), "") or next(
             (x.heading for x in chunk if x.heading), ""
         )
-        if body.strip():
+        # A passage that repeats an earlier one word for word (a header on every page, a pasted block, a
+        # filler line) adds nothing to find and costs its embedding: it is kept once.
+        if body.strip() and body not in seen:
+            seen.add(body)
             result.append((body, heading))
     return result
 

@@ -10,7 +10,10 @@ from pathlib import Path
 from haystack import Document
 from haystack.dataclasses import ByteStream
 
+from assistant.deadline import TimeUp
 from assistant.text import CONTROL_CHARS
+
+from .pdf import TextLimit
 
 SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
              ".pdf": "pdf", ".docx": "docx"}
@@ -27,6 +30,35 @@ class LoadError(ValueError):
 
 class TooLarge(LoadError):
     """A file that would expand past a limit (a decompression bomb, a huge document)."""
+
+
+class Unsupported(LoadError):
+    """A file of a type that is not indexed (.xlsx, an image, an archive)."""
+
+
+_TYPES = {"application/pdf": ".pdf", "text/html": ".html", "text/markdown": ".md", "text/plain": ".txt",
+          "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
+
+
+def with_kind(filename: str, data: bytes, content_type: str | None = None) -> str:
+    """The file name with the extension its content calls for, when it has none ("file", "Relazione"): a PDF or
+    .docx by its signature, else the type the client declared, else HTML or plain text if it reads as text.
+    A name that has an extension keeps it (a wrong one is refused later, with the reason)."""
+    if Path(filename).suffix:
+        return filename
+    if data.startswith(b"%PDF-"):
+        return filename + ".pdf"
+    if data.startswith(b"PK\x03\x04"):
+        return filename + (".docx" if b"word/document.xml" in data[:65536] else ".zip")
+    declared = _TYPES.get((content_type or "").split(";")[0].strip().lower())
+    if declared:
+        return filename + declared
+    try:
+        text = decode_text(data[:65536])
+    except LoadError:
+        return filename
+    head = text.lstrip()[:200].lower()
+    return filename + (".html" if head.startswith(("<!doctype html", "<html")) else ".txt")
 
 
 @dataclass(frozen=True)
@@ -161,22 +193,23 @@ class _Capture(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _converter(kind: str):
+def _converter(kind: str, limits: Limits | None = None):
     # Imported on first use: converters pull in trafilatura, pypdf and docx, which an unchanged re-run never needs.
     from haystack.components.converters import (
         DOCXToDocument,
         HTMLToDocument,
         MarkdownToDocument,
-        PyPDFToDocument,
         TextFileToDocument,
     )
+
+    from .pdf import PagedPDFToDocument
 
     # Text and HTML reach the converters already decoded to UTF-8 (see decode_text), whatever they declared.
     return {
         "text": lambda: TextFileToDocument(encoding="utf-8"),
         "markdown": MarkdownToDocument,
         "html": lambda: HTMLToDocument(encoding="utf-8"),
-        "pdf": PyPDFToDocument,
+        "pdf": lambda: PagedPDFToDocument((limits or Limits()).max_chars),
         "docx": DOCXToDocument,
     }[kind]()
 
@@ -187,7 +220,10 @@ def precheck(data: bytes, name: str, limits: Limits | None = None) -> None:
     limits = limits or Limits()
     kind = SUPPORTED.get(Path(name).suffix.lower())
     if kind is None:
-        raise LoadError(f"unsupported file type '{Path(name).suffix or name}'", "tipo di file non supportato")
+        raise Unsupported(f"unsupported file type '{Path(name).suffix or name}' (supported: "
+                          f"{', '.join(sorted(SUPPORTED))})",
+                          f"tipo di file non supportato: '{Path(name).suffix or name}' (formati accettati: "
+                          f"{', '.join(sorted(SUPPORTED))})")
     if not data.strip():
         raise LoadError("empty file", "il file è vuoto")
     if kind in ("text", "markdown", "html"):
@@ -207,8 +243,8 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
     suffix = Path(name).suffix.lower()
     kind = SUPPORTED.get(suffix)
     if kind is None:
-        raise LoadError(f"unsupported file type '{suffix or name}' (supported: {', '.join(sorted(SUPPORTED))})",
-                        "tipo di file non supportato")
+        raise Unsupported(f"unsupported file type '{suffix or name}' (supported: {', '.join(sorted(SUPPORTED))})",
+                          "tipo di file non supportato")
     if not data.strip():
         raise LoadError("empty file", "il file è vuoto")
     meta = {"file_path": name}
@@ -228,7 +264,12 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
     root = logging.getLogger("haystack")
     root.addHandler(capture)
     try:
-        docs: list[Document] = _converter(kind).run(sources=[source])["documents"]
+        docs: list[Document] = _converter(kind, limits).run(sources=[source])["documents"]
+    except TextLimit as exc:
+        raise TooLarge(f"the text is longer than {limits.max_chars:,} characters ({exc})",
+                       f"il testo supera {limits.max_chars:,} caratteri") from exc
+    except TimeUp:
+        raise
     except Exception as exc:  # noqa: BLE001 - a converter crash is this file's failure, not the run's
         raise LoadError(f"cannot read {kind}: {exc}", f"il file {kind} non è leggibile") from exc
     finally:

@@ -121,7 +121,7 @@ def api_client(settings, store, timeout: float = 60):
 def upload_and_wait(client, name: str, data: bytes, headers: dict, form: dict | None = None,
                     timeout: float = 120) -> dict:
     """POST /v1/documents (202 + job), then poll the job until it is done or failed; returns the job."""
-    r = client.post("/v1/documents", headers=headers, data=form or {}, files={"file": (name, data, "text/plain")})
+    r = client.post("/v1/documents", headers=headers, params=form or {}, files={"file": (name, data, "text/plain")})
     assert r.status_code == 202, r.text
     job = r.json()
     assert r.headers["location"] == f"/v1/jobs/{job['id']}"
@@ -131,3 +131,12 @@ def upload_and_wait(client, name: str, data: bytes, headers: dict, form: dict | 
         time.sleep(0.1)
         job = client.get(f"/v1/jobs/{job['id']}", headers=headers).json()
     return job
+
+
+def refused(response, status: int) -> str:
+    """An upload accepted as a job that failed its quick checks at once: the job's error status and message."""
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["state"] == "failed" and job["error"]["status"] == status, job
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    return job["error"]["message"]

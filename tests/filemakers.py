@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def make_pdf(path: Path, lines: list[str]) -> Path:
-    """A minimal one-page PDF with a text layer (Helvetica, WinAnsi), written by hand."""
+def make_pdf(path: Path, lines: list[str], pages: int = 1) -> Path:
+    """A minimal PDF with a text layer (Helvetica, WinAnsi), written by hand; with `pages` > 1 every page draws
+    the same content stream (a shape seen in generated PDFs, and a worst case for text extraction)."""
     def esc(s: str) -> str:
         return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
@@ -15,11 +16,13 @@ def make_pdf(path: Path, lines: list[str]) -> Path:
         ops.append(f"({esc(line)}) Tj T*")
     ops.append("ET")
     stream = "\n".join(ops).encode("cp1252")
+    stream_ref, font_ref = pages + 3, pages + 4
+    kids = " ".join(f"{3 + i} 0 R" for i in range(pages))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        *(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {stream_ref} 0 R "
+          f"/Resources << /Font << /F1 {font_ref} 0 R >> >> >>".encode() for _ in range(pages)),
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]

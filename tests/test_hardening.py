@@ -16,7 +16,7 @@ import pytest
 
 from assistant.api.app import create_app
 
-from .conftest import ROOT, LiveServer, api_client, free_port, make_settings, upload_and_wait
+from .conftest import ROOT, LiveServer, api_client, free_port, make_settings, refused, upload_and_wait
 from .filemakers import make_docx_bomb, make_pdf
 
 READ, READ2, ADMIN = "chiave-lettura-1", "chiave-lettura-2", "chiave-admin"
@@ -102,14 +102,13 @@ def test_docx_bomb_is_refused_without_memory_growth(writable_api, tmp_path):
     rss = _rss_mb()
     t = time.perf_counter()
     r = client.post("/v1/documents", headers=HA, files={"file": ("bomba.docx", data, "application/octet-stream")})
-    assert r.status_code == 413, r.text
-    assert "troppo grande" in r.json()["error"]["message"]
+    assert "troppo grande" in refused(r, 413)
     assert time.perf_counter() - t < 30
     assert _rss_mb() - rss < 300
     # many elements under the size cap are refused too
     many = make_docx_bomb(tmp_path / "elementi.docx", paragraphs=300_000, text="")
     r = client.post("/v1/documents", headers=HA, files={"file": ("elementi.docx", many.read_bytes(), "x")})
-    assert r.status_code == 413 and "XML" in r.json()["error"]["message"]
+    assert "XML" in refused(r, 413)
     assert {(r.doc_id, r.version) for r in store.documents()} == before_docs
 
 
@@ -118,7 +117,7 @@ def test_mislabelled_binary_is_refused_at_once(writable_api, tmp_path):
     pdf = make_pdf(tmp_path / "vero.pdf", ["Un PDF con il nome sbagliato."]).read_bytes()
     t = time.perf_counter()
     r = client.post("/v1/documents", headers=HA, files={"file": ("finto.txt", pdf, "text/plain")})
-    assert r.status_code == 422 and "il contenuto è PDF" in r.json()["error"]["message"]
+    assert "il contenuto è PDF" in refused(r, 422)
     assert time.perf_counter() - t < 5
 
 
@@ -184,7 +183,7 @@ def test_utf16_and_nul_in_text_files(writable_api):
 def test_form_years_with_odd_digits_is_422(writable_api):
     client, _ = writable_api
     for years in ("²", "٢٠٢١", "20 21", "-2021"):
-        r = client.post("/v1/documents", headers=HA, data={"years": years},
+        r = client.post("/v1/documents", headers=HA, params={"years": years},
                         files={"file": ("a.txt", b"testo di prova abbastanza lungo", "text/plain")})
         assert r.status_code == 422 and "Anni non validi" in r.json()["error"]["message"], years
 
@@ -388,3 +387,151 @@ def test_sentence_vectors_are_added_after_the_upload_when_the_api_is_idle(writab
     assert vectors.shape == (len(passages[0].meta["sentences"]), 384)
     answer = client.post("/v1/ask", headers=HA, json={"question": "Quanto costa il progetto a Kasserine?"}).json()
     assert "84.000" in answer["answer"] and not answer["abstained"]
+
+
+# ------------------------------------------------------------------------------------- connection exhaustion
+
+
+def test_half_open_connections_cannot_starve_real_requests(corpus_store, tmp_path):
+    """200 sockets that send a request line and a Host header, then nothing: /healthz and an authenticated
+    search still answer 200 within a second, from the same address and from another one."""
+    import socket
+
+    settings = make_settings(tmp_path / "data", api_keys=KEYS)
+    with LiveServer(create_app(settings, store=corpus_store)) as server:
+        held = []
+        try:
+            for _ in range(200):
+                s = socket.create_connection(("127.0.0.1", server.port))
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never finished
+                held.append(s)
+            time.sleep(0.3)
+            for source in ("127.0.0.1", "127.0.0.2"):
+                transport = httpx.HTTPTransport(local_address=source)
+                with httpx.Client(base_url=server.url, timeout=5, transport=transport) as client:
+                    for method, path, kw in (("GET", "/healthz", {}),
+                                             ("POST", "/v1/search", {"headers": H1, "json": {"query": "acqua"}})):
+                        t = time.perf_counter()
+                        r = client.request(method, path, **kw)
+                        assert r.status_code == 200 and time.perf_counter() - t < 1.0, (source, path, r.status_code)
+            conns = server.server.config.http_protocol_class.connections
+            assert len(conns.by_address.get("127.0.0.1", [])) <= settings.max_connections_per_address
+        finally:
+            for s in held:
+                s.close()
+
+
+def test_requests_in_progress_are_bounded_idle_sockets_are_not(corpus_store, tmp_path):
+    settings = make_settings(tmp_path / "data", api_keys=KEYS, max_requests_in_progress=1, body_timeout_seconds=2)
+    with LiveServer(create_app(settings, store=corpus_store)) as server, \
+            httpx.Client(base_url=server.url, timeout=10) as client:
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]  # sockets, no request
+        assert client.get("/healthz").status_code == 200
+        busy = socket.create_connection(("127.0.0.1", server.port))
+        busy.sendall(b"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + READ.encode() +
+                     b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\"")  # body stalls
+        time.sleep(0.3)
+        r = client.get("/healthz")
+        assert r.status_code == 503 and r.headers["retry-after"] and r.json()["error"]["code"] == "unavailable"
+        assert busy.recv(100).startswith(b"HTTP/1.1 408")  # the stalled body ends, and its slot with it
+        assert client.get("/healthz").status_code == 200
+        for s in [*idle, busy]:
+            s.close()
+
+
+# ------------------------------------------------------------------------------------- jobs across a crash
+
+
+def test_jobs_survive_a_kill_9(tmp_path):
+    """Four uploads queued and one running when the server is killed: after the restart every job id answers,
+    and each ends done (the files waited on disk) or failed — never 404."""
+    import signal
+
+    port = free_port()
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(tmp_path / "data"), "ASSISTANT_API_KEYS": KEYS,
+           "ASSISTANT_PORT": str(port), "ASSISTANT_RATE_LIMIT_PER_MINUTE": "0", "HAYSTACK_TELEMETRY_ENABLED": "False"}
+    cli = [sys.executable, "-m", "assistant.cli", "serve"]
+
+    def start():
+        proc = subprocess.Popen(cli, env=env, cwd=tmp_path, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("server did not start")
+
+    proc = start()
+    text = " ".join(f"Il Comune numero {i} finanzia un pozzo nel villaggio {i} con {i * 10} euro." for i in range(400))
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=HA) as client:
+        ids = [client.post("/v1/documents", files={"file": (f"scheda{i}.txt", text.encode(), "text/plain")}).json()["id"]
+               for i in range(5)]
+        states = [client.get(f"/v1/jobs/{i}").json()["state"] for i in ids]
+    assert states.count("queued") >= 3, states
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc = start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=HA) as client:
+            final = {}
+            deadline = time.time() + 400
+            while len(final) < len(ids) and time.time() < deadline:
+                for job_id in ids:
+                    r = client.get(f"/v1/jobs/{job_id}")
+                    assert r.status_code == 200, (job_id, r.status_code)
+                    if r.json()["state"] in ("done", "failed"):
+                        final[job_id] = r.json()
+                time.sleep(0.5)
+            assert len(final) == len(ids), final
+            assert all(j["state"] == "done" for j in final.values()), final  # the spooled files were indexed
+            assert {j["document"]["doc_id"] for j in final.values()} == {f"scheda{i}" for i in range(5)}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+# ------------------------------------------------------------------------------------- worst-case uploads
+
+
+def test_sentence_splitting_works_in_bounded_pieces_and_keeps_sentences():
+    from assistant.text import PIECE_CHARS, _pieces, split_sentences
+
+    line = "art. n. pag. " * 5000
+    pieces = list(_pieces(line))
+    assert "".join(pieces) == line and max(map(len, pieces)) <= PIECE_CHARS
+    assert split_sentences(line) == [line.strip()]  # lower-case continuations still join across pieces
+    prose = " ".join(f"Il Comune numero {i} finanzia un pozzo." for i in range(300))
+    assert split_sentences(prose) == [f"Il Comune numero {i} finanzia un pozzo." for i in range(300)]
+
+
+def test_an_upload_past_its_time_budget_fails_cleanly(writable_store, tmp_path):
+    store, base = writable_store
+    settings = make_settings(base.data_dir, api_keys=KEYS, upload_timeout_seconds=0.5)
+    before = ({(r.doc_id, r.version) for r in store.documents()}, store.count_passages())
+    text = " ".join(f"Il Comune numero {i} finanzia un pozzo nel villaggio {i}." for i in range(3000))
+    with api_client(settings, store) as (_, client):
+        job = upload_and_wait(client, "lungo.txt", text.encode(), HA)
+    assert job["state"] == "failed" and job["error"]["status"] == 413
+    assert "secondi" in job["error"]["message"]
+    assert ({(r.doc_id, r.version) for r in store.documents()}, store.count_passages()) == before
+
+
+def test_a_pdf_of_shared_pages_is_read_once_per_stream(tmp_path, monkeypatch):
+    from pypdf import PageObject
+
+    from ingest.loading import Limits, TooLarge, load_bytes
+
+    from .filemakers import make_pdf
+
+    calls = []
+    extract = PageObject.extract_text
+    monkeypatch.setattr(PageObject, "extract_text", lambda self, *a, **k: calls.append(1) or extract(self, *a, **k))
+    pdf = make_pdf(tmp_path / "x.pdf", ["Verbale della giunta di Fano, seduta del 3 marzo."], pages=1000).read_bytes()
+    loaded = load_bytes(pdf, "x.pdf")
+    assert loaded.text.count("Verbale della giunta") == 1000 and len(calls) == 1
+    with pytest.raises(TooLarge):  # the text limit is checked page by page, not after the last page
+        load_bytes(pdf, "x.pdf", Limits(max_chars=5_000))

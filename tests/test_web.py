@@ -58,7 +58,7 @@ def site(tmp_path_factory):
 
 
 def _login(browser, site, key: str):
-    context = browser.new_context(locale="it-IT", viewport={"width": 1280, "height": 900})
+    context = _new_context(browser, locale="it-IT", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(site.url + "/")
     assert "/login" in page.url
@@ -68,8 +68,22 @@ def _login(browser, site, key: str):
     return context, page
 
 
+def _new_context(browser, **options):
+    """A browser context with axe-core preloaded: an init script is not an inline <script>, so the app's CSP
+    (script-src 'self') stays in force while the pages are checked."""
+    context = browser.new_context(**options)
+    context.add_init_script(path=str(AXE))
+    context.on("page", _watch_csp)
+    return context
+
+
+def _watch_csp(page) -> None:
+    page.csp_refusals = []
+    page.on("console", lambda m: page.csp_refusals.append(m.text) if "Content Security Policy" in m.text else None)
+
+
 def _axe(page, name: str) -> None:
-    page.add_script_tag(path=str(AXE))
+    assert not getattr(page, "csp_refusals", []), page.csp_refusals  # the page works under its own CSP
     result = page.evaluate("""async () => {
         const r = await axe.run(document, {resultTypes: ["violations"]});
         return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help}));
@@ -86,7 +100,7 @@ def _shot(page, name: str) -> None:
 
 
 def test_login_page_is_accessible_and_a_wrong_key_is_refused(browser, site):
-    context = browser.new_context(locale="it-IT")
+    context = _new_context(browser, locale="it-IT")
     page = context.new_page()
     page.goto(site.url + "/chiedi")
     assert page.url.startswith(site.url + "/login")
@@ -217,7 +231,7 @@ def test_admin_uploads_two_files_one_bad(browser, site, tmp_path):
     page.get_by_role("button", name="Elimina vinci-kukes").click()
     page.get_by_text(re.compile("eliminato")).wait_for()
     csv = page.request.get(site.url + "/gestione/riscontri.csv")
-    assert csv.status == 200 and csv.text().startswith("id,answer_id,voto")
+    assert csv.status == 200 and csv.text().startswith('"id","answer_id","voto"')  # every cell quoted (OWASP)
     context.close()
 
 
@@ -273,7 +287,7 @@ def test_zz_axe_results_are_recorded():
 def test_open_mode_pages_work_without_login(browser, corpus_store, tmp_path):
     settings = make_settings(tmp_path)  # no keys: the pages are open, as the API is (loopback only)
     with LiveServer(create_app(settings, store=corpus_store)) as server:
-        context = browser.new_context(locale="it-IT")
+        context = _new_context(browser, locale="it-IT")
         page = context.new_page()
         page.goto(server.url + "/?q=acquedotto+Oujda")
         assert "/login" not in page.url and page.locator(".risultato").count() >= 1

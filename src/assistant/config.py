@@ -92,8 +92,14 @@ class Settings(BaseSettings):
     max_json_kb: int = 64  # any other request body
     allow_open_network: bool = False  # serve without keys on a non-loopback address (and accept any Host)
     rate_limit_per_minute: int = 600  # per API key (per client address in open mode); 0 turns it off
+    auth_failures_free: int = 5  # wrong keys or logins per client address before it must wait; then the wait
+    auth_block_max_seconds: float = 900.0  # doubles with each further failure (1 s, 2 s, 4 s…) up to this
     body_timeout_seconds: float = 15.0  # a body that stalls longer between chunks gets 408
-    header_timeout_seconds: float = 10.0  # a connection that has not sent its headers by then is closed
+    header_timeout_seconds: float = 5.0  # a connection that has not sent its headers by then is closed
+    max_connections_per_address: int = 32  # open connections from one address; the oldest idle one gives way
+    max_connections: int = 1000  # open connections in all (keep under the process's file limit)
+    max_requests_in_progress: int = 64  # requests being handled at once; more get 503 with Retry-After
+    upload_timeout_seconds: float = 900.0  # one upload's indexing budget; past it the job fails (0: no limit)
     # uploads: what one document may expand to
     max_document_words: int = 300_000
     max_document_passages: int = 3_000

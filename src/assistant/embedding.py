@@ -14,6 +14,8 @@ from functools import lru_cache
 import numpy as np
 from haystack import Document, component
 
+from . import deadline
+
 DIM = 384
 # The C engine keeps per-model scratch buffers, so each model serves one call at a time. Queries get a model
 # of their own: a search never queues behind a long document being indexed (ctypes lets go of the GIL).
@@ -76,6 +78,7 @@ class DenseDocumentEmbedder:
         out: list[Document] = []
         batches = range(0, len(texts), self.batch_size)
         for start in batches:
+            deadline.check()  # an upload's time budget, if one runs
             vectors = self.embed(texts[start : start + self.batch_size])
             for doc, vec in zip(documents[start : start + self.batch_size], vectors, strict=True):
                 out.append(replace(doc, embedding=np.asarray(vec, dtype=np.float32).tolist()))

@@ -1,16 +1,21 @@
 """Upload jobs: files are indexed one at a time by a background worker, so an upload never holds its request
-open and searches keep being answered while it runs."""
+open and searches keep being answered while it runs. With a folder, jobs outlive the process: each job is a
+row in jobs.sqlite3 and its file waits in spool/ until it is indexed; after a restart (or a crash) the jobs that
+were queued or running are queued again, and a job whose file is gone is reported failed, never unknown."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
+import sqlite3
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 log = logging.getLogger("assistant.jobs")
@@ -45,7 +50,8 @@ class JobRunner:
     def __init__(self, work: Callable, classify: Callable[[BaseException], tuple[int, str] | None],
                  max_pending: int = 20, keep: int = 200, niceness: int = 10,
                  startup: Callable[[], None] | None = None, idle: Callable[[], None] | None = None,
-                 background: Callable[[], bool] | None = None) -> None:
+                 background: Callable[[], bool] | None = None, folder: Path | None = None,
+                 resolve: Callable[[Job], Any] | None = None) -> None:
         self._startup = startup
         self._idle = idle
         self._background = background
@@ -57,28 +63,136 @@ class JobRunner:
         self._keep = keep
         self._niceness = niceness
         self._lock = threading.Lock()
+        self._resolve = resolve  # a finished job read back from the database: its result, from its doc_id
+        self._db: sqlite3.Connection | None = None
+        self._spool: Path | None = None
+        if folder is not None:
+            self._open(folder)
         self._thread = threading.Thread(target=self._run, name="upload-jobs", daemon=True)
         self._thread.start()
 
-    def submit(self, file: str, doc_id: str, owner: str, payload: Any) -> Job:
+    # ----- persistence ----------------------------------------------------------------------------------
+    def _open(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._spool = folder / "spool"
+        self._spool.mkdir(exist_ok=True)
+        self._db = sqlite3.connect(folder / "jobs.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, file TEXT, doc_id TEXT, owner TEXT, "
+                         "state TEXT, stage TEXT, created_at REAL, started_at REAL, finished_at REAL, changed INTEGER, "
+                         "error TEXT, info TEXT)")
+        rows = self._db.execute("SELECT id, file, doc_id, owner, created_at, info FROM jobs WHERE state IN "
+                                "('queued', 'running') ORDER BY created_at").fetchall()
+        for job_id, file, doc_id, owner, created_at, info in rows:  # left by the previous process
+            job = Job(id=job_id, file=file, doc_id=doc_id, owner=owner, created_at=created_at)
+            spooled = self._spool / job_id
+            if spooled.exists():
+                job.payload = (spooled, json.loads(info or "{}"))  # type: ignore[attr-defined]
+                self._jobs[job.id] = job
+                self._queue.put(job)  # past max_pending if need be: these were accepted already
+                self._save(job)
+                log.info("job_resumed", extra={"fields": {"job": job_id, "doc_id": doc_id}})
+            else:
+                now = time.time()
+                job.state, job.stage, job.finished_at = "failed", "errore", now
+                job.error = (500, "Caricamento interrotto da un riavvio del servizio: ricarica il file.")
+                self._save(job)
+
+    def _save(self, job: Job, info: dict | None = None) -> None:
+        if self._db is None:
+            return
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "state=excluded.state, stage=excluded.stage, started_at=excluded.started_at, "
+                "finished_at=excluded.finished_at, changed=excluded.changed, error=excluded.error",
+                (job.id, job.file, job.doc_id, job.owner, job.state, job.stage, job.created_at, job.started_at,
+                 job.finished_at, None if job.changed is None else int(job.changed),
+                 json.dumps(job.error) if job.error else None, json.dumps(info) if info is not None else None))
+
+    def _load(self, job_id: str) -> Job | None:
+        if self._db is None:
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT id, file, doc_id, owner, state, stage, created_at, started_at, "
+                                   "finished_at, changed, error FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        job = Job(*row[:9], changed=None if row[9] is None else bool(row[9]),
+                  error=tuple(json.loads(row[10])) if row[10] else None)  # type: ignore[arg-type]
+        if job.state == "done" and self._resolve is not None:
+            job.result = self._resolve(job)
+        return job
+
+    def prune(self, days: float) -> None:
+        """Forget finished jobs older than `days` (the feedback retention)."""
+        if self._db is not None:
+            with self._lock:
+                self._db.execute("DELETE FROM jobs WHERE state IN ('done', 'failed') AND created_at < ?",
+                                 (time.time() - days * 86400,))
+
+    def submit(self, file: str, doc_id: str, owner: str, data: bytes, info: dict) -> Job:
+        """Queue `data` (the file) with `info` (JSON: what the work needs besides the file)."""
         job = Job(id=secrets.token_urlsafe(12), file=file, doc_id=doc_id, owner=owner)
-        job.payload = payload  # type: ignore[attr-defined]  # not part of what callers read back
+        if self._queue.full():
+            raise QueueFull()
+        if self._spool is not None:  # the file waits on disk, so a restart can still index it
+            part = self._spool / f".{job.id}.part"
+            part.write_bytes(data)
+            part.replace(self._spool / job.id)
+        self._save(job, info)
+        job.payload = (data, info)  # type: ignore[attr-defined]  # not part of what callers read back
         with self._lock:
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
+                self._drop_spool(job)
                 raise QueueFull() from None
-            self._jobs[job.id] = job
-            while len(self._jobs) > self._keep:
-                oldest = next(iter(self._jobs.values()))
-                if oldest.state in ("queued", "running"):
-                    break
-                self._jobs.popitem(last=False)
+            self._remember(job)
         return job
+
+    def _drop_spool(self, job: Job) -> None:
+        if self._spool is not None:
+            (self._spool / job.id).unlink(missing_ok=True)
+
+    def failed(self, file: str, doc_id: str, owner: str, error: tuple[int, str]) -> Job:
+        """A job that failed the quick checks before the queue: it is born finished, so the upload's own
+        response already says why, and polling it answers the same."""
+        now = time.time()
+        job = Job(id=secrets.token_urlsafe(12), file=file, doc_id=doc_id, owner=owner, state="failed",
+                  stage="errore", created_at=now, started_at=now, finished_at=now, error=error)
+        self._save(job)
+        with self._lock:
+            self._remember(job)
+        return job
+
+    def settle(self, doc_id: str, reason: tuple[int, str], timeout: float = 600) -> int:
+        """Before a document is deleted: its queued uploads are cancelled (failed with `reason`) and a running one
+        is waited for, so the deletion comes after every upload accepted before it. Returns the jobs cancelled."""
+        with self._lock:
+            queued = [j for j in self._jobs.values() if j.doc_id == doc_id and j.state == "queued"]
+            for job in queued:  # the worker skips a job that is no longer queued
+                job.state, job.stage, job.error, job.finished_at = "failed", "errore", reason, time.time()
+            running = [j.id for j in self._jobs.values() if j.doc_id == doc_id and j.state == "running"]
+        for job in queued:
+            self._save(job)
+            self._drop_spool(job)
+        for job_id in running:
+            self.wait(job_id, timeout)
+        return len(queued)
+
+    def _remember(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        while len(self._jobs) > self._keep:
+            oldest = next(iter(self._jobs.values()))
+            if oldest.state in ("queued", "running"):
+                break
+            self._jobs.popitem(last=False)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        return job if job is not None else self._load(job_id)
 
     def wait(self, job_id: str, timeout: float) -> Job | None:
         deadline = time.monotonic() + timeout
@@ -92,6 +206,10 @@ class JobRunner:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self._db is not None:
+            with self._lock:
+                self._db.close()
+                self._db = None
 
     def _run(self) -> None:
         try:  # Linux schedules threads as tasks: a nicer indexer leaves the CPU to searches first
@@ -115,7 +233,14 @@ class JobRunner:
                 continue
             if job is None:
                 return
-            job.state, job.started_at = "running", time.time()
+            with self._lock:
+                cancelled = job.state != "queued"  # cancelled while it waited (its document was deleted)
+                if not cancelled:
+                    job.state, job.started_at = "running", time.time()
+            if cancelled:
+                job.payload = None  # type: ignore[attr-defined]
+                continue
+            self._save(job)
 
             def set_stage(stage: str, job: Job = job) -> None:
                 job.stage = stage
@@ -132,6 +257,8 @@ class JobRunner:
             finally:
                 job.finished_at = time.time()
                 job.payload = None  # type: ignore[attr-defined]  # free the file's bytes
+                self._save(job)
+                self._drop_spool(job)
                 log.info("job id=%s doc_id=%s state=%s seconds=%.1f", job.id, job.doc_id, job.state,
                          job.finished_at - (job.started_at or job.finished_at))
             self._background_pending = self._background is not None  # a new document may want its share

@@ -11,6 +11,8 @@ import pysbd
 import Stemmer
 from stop_words import get_stop_words
 
+from . import deadline
+
 _WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+", re.UNICODE)
 
 _EXTRA_STOP = {
@@ -86,25 +88,45 @@ _ABBREV_END = re.compile(r"\b(n|nn|nr|art|artt|pag|pagg|pp|ca|cfr|dott|dott\.ssa
                          r"geom|rag|tel|lett|vol|cap|fig|tab|ss|p\.es|es|rif|prot|reg|d\.lgs|l)\.$", re.IGNORECASE)
 
 
+PIECE_CHARS = 1000  # pysbd's time grows with the square of its input: it never sees more than this at once
+_CUT = re.compile(r"[.!?;:]\s+(?=\S)")
+
+
+def _pieces(line: str, size: int = PIECE_CHARS):
+    """`line` in pieces of at most about `size` characters, cut after the last sentence punctuation of each
+    window (else at its last space), so sentence splitting stays linear in the length of a line."""
+    start = 0
+    while len(line) - start > size:
+        window = line[start : start + size]
+        cuts = list(_CUT.finditer(window))
+        end = cuts[-1].end() if cuts else (window.rfind(" ") + 1 or size)
+        yield line[start : start + end]
+        start += end
+    yield line[start:]
+
+
 def split_sentences(text: str, language: str = "it") -> list[str]:
-    """Sentence split with pysbd (rule-based, offline); one line is never merged with the next."""
+    """Sentence split with pysbd (rule-based, offline); one line is never merged with the next. Linear in the
+    input: long lines go to pysbd in bounded pieces, and joined pieces are built as lists."""
     sentences: list[str] = []
     for line in text.split("\n"):
         line = line.strip()
         if not line:
             continue
-        merged: list[str] = []
-        for s in _segmenter(language).segment(line):
-            s = s.strip()
-            if not s:
-                continue
-            # Italian sentences start with a capital: a piece starting lower-case followed an abbreviation
-            # pysbd did not know ("EE.LL. del Mezzogiorno"), and a number after "n." is part of it too.
-            if merged and (s[0].islower() or (s[0].isdigit() and _ABBREV_END.search(merged[-1]))):
-                merged[-1] = f"{merged[-1]} {s}"
-            else:
-                merged.append(s)
-        sentences.extend(merged)
+        merged: list[list[str]] = []
+        for piece in _pieces(line):
+            deadline.check()  # an upload's time budget (assistant/deadline.py), if one runs
+            for s in _segmenter(language).segment(piece):
+                s = s.strip()
+                if not s:
+                    continue
+                # Italian sentences start with a capital: a piece starting lower-case followed an abbreviation
+                # pysbd did not know ("EE.LL. del Mezzogiorno"), and a number after "n." is part of it too.
+                if merged and (s[0].islower() or (s[0].isdigit() and _ABBREV_END.search(merged[-1][-1]))):
+                    merged[-1].append(s)
+                else:
+                    merged.append([s])
+        sentences.extend(" ".join(parts) for parts in merged)
     return sentences
 
 

@@ -16,9 +16,9 @@ from ..embedding import warm_up
 from ..feedback import FeedbackStore
 from ..retrieval import Searcher
 from ..store import EmbedderMismatch, Store, StoreUnavailable
-from . import errors
+from . import errors, openapi
 from .deps import Services, upload_runner
-from .guards import Guard
+from .guards import AuthThrottle, Guard, RateLimiter
 from .routes import health, v1
 
 log = logging.getLogger("assistant.api")
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                            feedback=FeedbackStore(settings.feedback_path))
             svc.jobs = upload_runner(svc)  # also collects orphan passages first
             svc.feedback.prune(settings.feedback_retention_days)
+            svc.jobs.prune(settings.feedback_retention_days)
             warm_up()
             svc.model_ready = True
             app.state.services = svc
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 if svc.jobs is not None:
                     svc.jobs.close()
                 svc.feedback.close()
+            if getattr(app.state, "sessions", None) is not None:
+                app.state.sessions.close()
                 if store is None:
                     svc.store.close()
 
@@ -81,7 +84,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST",
                            "DELETE"], allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(Guard, settings=settings)  # added last: runs first, before any body is read
+    # One request budget per caller and one count of failed authentications per address, for the API and the pages.
+    app.state.limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute > 0 else None
+    app.state.auth_throttle = AuthThrottle(settings.auth_failures_free, settings.auth_block_max_seconds)
+    app.add_middleware(Guard, settings=settings, limiter=app.state.limiter,
+                       throttle=app.state.auth_throttle)  # added last: runs first, before any body is read
     app.state.settings = settings
     errors.install(app)
     app.include_router(health)
@@ -89,5 +96,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from ..web.routes import install as install_web
 
     install_web(app)  # the staff pages: /, /documenti, /chiedi, /gestione
+    openapi.install(app, settings)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -13,7 +14,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..answering import AskService
 from ..config import Settings
 from ..feedback import FeedbackStore
+from ..deadline import TimeUp, budget
 from ..jobs import JobRunner
+from ..originals import drop_original, keep_original
 from ..retrieval import Searcher
 from ..store import Store, StoreUnavailable  # noqa: F401 - re-raised by connect()
 
@@ -31,6 +34,22 @@ class Services:
     model_ready: bool = False
     _ingestor: object | None = None
     _ingest_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Remove a document, after the uploads of it accepted earlier (queued ones are cancelled, a running one
+        finishes first): a deletion is never undone by an upload that was waiting. False when there was none."""
+        cancelled = self.jobs.settle(doc_id, (409, "Caricamento annullato: il documento è stato eliminato "
+                                                  "mentre era in coda.")) if self.jobs is not None else 0
+        record = self.store.get(doc_id)
+        deleted = bool(self.store.delete_document(doc_id))
+        if deleted:
+            drop_original(self.uploads, record)
+        return deleted or cancelled > 0
+
+    @property
+    def uploads(self) -> Path:
+        """Where uploaded files are kept for download (see assistant/originals.py)."""
+        return self.settings.data_dir / "uploads"
 
     @property
     def ingestor(self):
@@ -81,20 +100,28 @@ AdminRole = Depends(require("admin"))
 
 def upload_runner(svc: Services) -> JobRunner:
     """The background indexer for uploads, with failures told apart: too large (413), unreadable (422)."""
-    from ingest.loading import LoadError, TooLarge
+    from ingest.loading import LoadError
 
     def work(job, set_stage):
-        data, meta, source = job.payload
-        record, changed = svc.ingestor.index_bytes(data, job.file, meta=meta, source=source, doc_id=job.doc_id,
-                                                   progress=set_stage)
-        keep_original(svc.settings.data_dir / "uploads", job.doc_id, job.file, data)
+        data, info = job.payload
+        if isinstance(data, Path):  # resumed after a restart: the file waited in the spool folder
+            data = data.read_bytes()
+        meta, source = info["meta"], info["source"]
+        previous = svc.store.get(job.doc_id)
+        with budget(svc.settings.upload_timeout_seconds):  # checked between pages, pieces and batches
+            record, changed = svc.ingestor.index_bytes(data, job.file, meta=meta, source=source, doc_id=job.doc_id,
+                                                       progress=set_stage)
+        keep_original(svc.uploads, job.doc_id, source, data, previous)
         return record, changed
 
     def classify(exc: BaseException) -> tuple[int, str] | None:
-        if isinstance(exc, TooLarge):
-            return 413, f"Il documento è troppo grande: {exc.italian} ({exc})."
+        while exc.__cause__ is not None and not isinstance(exc, (LoadError, TimeUp)):
+            exc = exc.__cause__  # Haystack's Pipeline wraps what a component raised
         if isinstance(exc, LoadError):
-            return 422, f"Impossibile indicizzare il file: {exc.italian} ({exc})."
+            return load_failure(exc)
+        if isinstance(exc, TimeUp):
+            return 413, (f"Il documento richiede più di {exc.seconds:g} secondi per essere indicizzato: dividilo in "
+                         "file più piccoli (il limite è ASSISTANT_UPLOAD_TIMEOUT_SECONDS).")
         if isinstance(exc, StoreUnavailable):
             return 503, "L'archivio dei documenti non è raggiungibile, riprova tra poco."
         return None
@@ -110,21 +137,21 @@ def upload_runner(svc: Services) -> JobRunner:
 
         return svc.store.enrich_step(embed_passages)
 
-    return JobRunner(work, classify, keep=svc.settings.upload_jobs_kept, startup=startup,
+    def resolve(job):  # a finished job read back after a restart: its document as it is now
+        return svc.store.get(job.doc_id)
+
+    return JobRunner(work, classify, keep=svc.settings.upload_jobs_kept, startup=startup, resolve=resolve,
+                     folder=svc.settings.data_dir / "jobs",
                      idle=svc.store.schedule_optimize,
                      background=background if svc.settings.sentence_vectors == "background" else None)
 
 
-def keep_original(folder, doc_id: str, filename: str, data: bytes) -> None:
-    """The uploaded file, for download from the document page: data/uploads/<doc_id><suffix>, written whole
-    then renamed, replacing any earlier upload of the same document."""
-    from pathlib import Path
+def load_failure(exc) -> tuple[int, str]:
+    """An upload's file that cannot be indexed, as (the HTTP status it stands for, the reason in Italian)."""
+    from ingest.loading import TooLarge, Unsupported
 
-    folder.mkdir(parents=True, exist_ok=True)
-    suffix = Path(filename).suffix.lower()
-    tmp = folder / f".{doc_id}{suffix}.part"
-    tmp.write_bytes(data)
-    for old in folder.glob(f"{doc_id}.*"):
-        if old.suffix.lower() != suffix:
-            old.unlink(missing_ok=True)
-    tmp.replace(folder / f"{doc_id}{suffix}")
+    if isinstance(exc, TooLarge):
+        return 413, f"Il documento è troppo grande: {exc.italian} ({exc})."
+    if isinstance(exc, Unsupported):
+        return 415, f"Impossibile indicizzare il file: {exc.italian}."
+    return 422, f"Impossibile indicizzare il file: {exc.italian} ({exc})."

@@ -21,6 +21,21 @@ from starlette.exceptions import HTTPException
 from ..config import Settings
 
 _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+# On every response: scripts and styles only from the app's own files (no inline code, so injected markup cannot
+# run), no framing (clickjacking), no MIME sniffing, no full URLs leaked to other sites. FastAPI's /docs pages
+# load Swagger UI from a CDN with an inline script, so they keep only the headers that do not break them.
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
+           (b"x-frame-options", b"DENY")]
+
+
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    if path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        return list(_ALWAYS)
+    return [*_ALWAYS, (b"content-security-policy", _CSP.encode())]
+
+
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -101,13 +116,65 @@ class RateLimiter:
             return wait
 
 
+class AuthThrottle:
+    """Failed authentications (wrong API keys, wrong web logins) per client address: the first `free` cost
+    nothing, each further one doubles the wait before the address may try again (1 s, 2 s, 4 s…, at most `cap`);
+    a quiet spell of `forget` seconds starts the count over. Other addresses are never affected."""
+
+    def __init__(self, free: int = 5, cap: float = 900.0, forget: float = 900.0, clock=time.monotonic,
+                 max_clients: int = 10000) -> None:
+        self.free, self.cap, self.forget, self.clock = free, cap, forget, clock
+        self.max_clients = max_clients
+        self._state: OrderedDict[str, tuple[int, float, float]] = OrderedDict()  # failures, blocked until, last
+        self._lock = threading.Lock()
+
+    def wait(self, address: str) -> float:
+        """Seconds `address` must still wait before its next attempt (0: it may try)."""
+        with self._lock:
+            failures, until, last = self._state.get(address, (0, 0.0, 0.0))
+            return max(0.0, until - self.clock())
+
+    def failed(self, address: str) -> float:
+        """Count one failure; returns the wait it imposes."""
+        now = self.clock()
+        with self._lock:
+            failures, until, last = self._state.get(address, (0, 0.0, 0.0))
+            if now - last > self.forget and until <= now:
+                failures = 0
+            failures += 1
+            wait = min(self.cap, 2.0 ** (failures - self.free - 1)) if failures > self.free else 0.0
+            self._state[address] = (failures, now + wait, now)
+            self._state.move_to_end(address)
+            while len(self._state) > self.max_clients:
+                self._state.popitem(last=False)
+            return wait
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """Whether a browser's Origin header names the host the request was sent to."""
+    parts = urlsplit(origin)
+    return bool(parts.netloc) and parts.netloc.lower() == host.strip().lower()
+
+
+def client_address(scope: dict) -> str:
+    return (scope.get("client") or ("?", 0))[0]
+
+
+def too_many_failures(wait: float) -> tuple[str, dict[str, str]]:
+    return ("Troppi tentativi con una chiave non valida da questo indirizzo: riprova tra "
+            f"{max(1, math.ceil(wait))} secondi.", {"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 class Guard:
     """ASGI middleware; see the module docstring. Errors use the API's JSON error shape, in Italian."""
 
-    def __init__(self, app, settings: Settings) -> None:
+    def __init__(self, app, settings: Settings, limiter: RateLimiter | None = None,
+                 throttle: AuthThrottle | None = None) -> None:
         self.app = app
         self.settings = settings
-        self.limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute > 0 else None
+        self.limiter = limiter
+        self.throttle = throttle or AuthThrottle(settings.auth_failures_free, settings.auth_block_max_seconds)
+        self.in_progress = 0  # requests being handled (the event loop's thread only: no lock needed)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -126,11 +193,19 @@ class Guard:
             origin = headers.get("origin")
             if origin and method in _UNSAFE and not self._origin_ok(origin, headers.get("host", "")):
                 return await _reply(send, 403, "forbidden", "Richiesta da un'altra origine rifiutata.")
-        elif path.startswith("/v1/") and method != "OPTIONS" and s.role_of(_bearer(scope)) is None:
-            # Before the body: a caller without a valid key never gets to send megabytes.
-            message = "Chiave API non valida." if _bearer(scope) else \
-                "Chiave API mancante: usa l'header Authorization: Bearer <chiave>."
-            return await _reply(send, 401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+        elif path.startswith("/v1/") and method != "OPTIONS":
+            address = client_address(scope)
+            wait = self.throttle.wait(address) if _bearer(scope) else 0.0
+            if wait > 0:  # an address that kept guessing keys waits, whatever key it tries now
+                message, retry = too_many_failures(wait)
+                return await _reply(send, 429, "rate_limited", message, retry)
+            if s.role_of(_bearer(scope)) is None:
+                # Before the body: a caller without a valid key never gets to send megabytes.
+                if _bearer(scope):
+                    self.throttle.failed(address)
+                message = "Chiave API non valida." if _bearer(scope) else \
+                    "Chiave API mancante: usa l'header Authorization: Bearer <chiave>."
+                return await _reply(send, 401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
 
         limit = self._body_limit(method, path)
         length = headers.get("content-length")
@@ -164,24 +239,32 @@ class Guard:
 
         started = False
 
+        extra = security_headers(path)
+
         async def tracked_send(message):
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *((k, v) for k, v in extra if k not in have)]}
             await send(message)
 
+        if self.in_progress >= s.max_requests_in_progress:  # real work only: idle sockets are not counted
+            return await _reply(send, 503, "unavailable", "Il servizio è molto carico: riprova tra qualche secondo.",
+                                {"Retry-After": "2"})
+        self.in_progress += 1
         try:
             await self.app(scope, guarded_receive, tracked_send)
         except (BodyTooLarge, SlowClient) as exc:  # raised where no handler turned them into a response
             if not started:
                 code = "payload_too_large" if exc.status_code == 413 else "request_timeout"
                 await _reply(send, exc.status_code, code, str(exc.detail))
+        finally:
+            self.in_progress -= 1
 
     def _origin_ok(self, origin: str, host: str) -> bool:
-        if origin in self.settings.cors_origin_list:
-            return True
-        parts = urlsplit(origin)
-        return bool(parts.netloc) and parts.netloc.lower() == host.strip().lower()
+        return origin in self.settings.cors_origin_list or same_origin(origin, host)
 
     def _body_limit(self, method: str, path: str) -> int:
         if method == "POST" and path.rstrip("/") in ("/v1/documents", "/gestione/carica"):
@@ -198,5 +281,6 @@ async def _reply(send, status: int, code: str, message: str, headers: dict[str, 
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
            (b"connection", b"close")]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw += security_headers("")
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -2,19 +2,68 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Strict as StrictFlag
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 from ..text import CONTROL_CHARS
 
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields refused; its numbers and flags use Int and Bool, which coerce nothing
+    (0 is not false, "5" is not 5), so what the schema says is invalid is refused."""
+
     model_config = ConfigDict(extra="forbid")
 
 
+def _json_int(value: object) -> object:
+    """JSON Schema's integer: 5 and 5.0, not "5" nor true (pydantic's lax mode takes both, strict refuses 5.0)."""
+    if isinstance(value, (bool, str)):
+        raise ValueError("deve essere un numero intero")
+    return value
+
+
+def json_int(**bounds) -> object:
+    """An Int with bounds; the bounds must come before the validator for pydantic to write them as JSON Schema
+    minimum/maximum (after it, they leak as raw ge/le inside a union)."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_json_int)]
+
+
+Int = Annotated[int, BeforeValidator(_json_int)]
+Bool = Annotated[bool, StrictFlag()]
+
+
+def _wire_bool(value: object) -> object:
+    """A query or form boolean: exactly "true" or "false", as JSON writes it (not 1, "on", "yes")."""
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise ValueError("deve essere true o false")
+        return value == "true"
+    return value
+
+
+WireBool = Annotated[bool, BeforeValidator(_wire_bool)]
+
+
 Name = Annotated[str, StringConstraints(max_length=200)]
+
+# A text holds something besides whitespace and control characters: the rule the API applies (in Python) and the
+# pattern the OpenAPI document states, the same string, spelled without engine-dependent classes like \s.
+NON_BLANK = r"[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_NON_BLANK = re.compile(NON_BLANK)
+MAX_QUESTION = 1000
+# Upload metadata "years": four-digit years separated by commas (spaces and empty items allowed).
+YEARS = r"^[ \t\r\n,]*(?:[0-9]{4}(?:[ \t\r\n]*,[ \t\r\n,]*[0-9]{4})*)?[ \t\r\n,]*$"
+
+
+def non_blank(value: str, what: str) -> str:
+    """`value` cleaned (see clean_text) and stripped; ValueError when nothing but blanks is left."""
+    if not _NON_BLANK.search(value):
+        raise ValueError(f"{what} è vuota")
+    return clean_text(value, what).strip()
 
 
 def clean_text(value: str, what: str) -> str:
@@ -33,25 +82,23 @@ class SearchFilters(Strict):
     document_ids: Annotated[list[Name], Field(max_length=100)] | None = None
     country: Annotated[list[Name], Field(max_length=20)] | Name | None = None
     theme: Annotated[list[Name], Field(max_length=20)] | Name | None = None
-    year_from: int | None = Field(default=None, ge=1000, le=3000)
-    year_to: int | None = Field(default=None, ge=1000, le=3000)
+    year_from: json_int(ge=1000, le=3000) | None = None  # type: ignore[valid-type]
+    year_to: json_int(ge=1000, le=3000) | None = None  # type: ignore[valid-type]
 
 
 class SearchRequest(Strict):
-    query: str = Field(max_length=1000)
-    k: int = Field(default=10, ge=1, le=50)
-    offset: int = Field(default=0, ge=0, le=1000)
+    query: str = Field(min_length=1, max_length=MAX_QUESTION, json_schema_extra={"pattern": NON_BLANK},
+                       description="words or a question; not only blanks")
+    k: Int = Field(default=10, ge=1, le=50)
+    offset: Int = Field(default=0, ge=0, le=1000)
     filters: SearchFilters | None = None
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
-    per_document: bool = True
+    per_document: Bool = True
 
     @field_validator("query")
     @classmethod
     def not_blank(cls, v: str) -> str:
-        v = clean_text(v, "la ricerca")
-        if not v.strip():
-            raise ValueError("la ricerca è vuota")
-        return v.strip()
+        return non_blank(v, "la ricerca")
 
 
 class PassageOut(BaseModel):
@@ -82,19 +129,15 @@ class SearchResponse(BaseModel):
 
 
 class AskRequest(Strict):
-    question: str
+    question: str = Field(min_length=1, max_length=MAX_QUESTION, json_schema_extra={"pattern": NON_BLANK},
+                          description="the question; not only blanks")
     conversation_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
     filters: SearchFilters | None = None
 
     @field_validator("question")
     @classmethod
     def question_ok(cls, v: str) -> str:
-        v = clean_text(v, "la domanda")
-        if not v.strip():
-            raise ValueError("la domanda è vuota")
-        if len(v) > 1000:
-            raise ValueError("la domanda supera i 1000 caratteri")
-        return v.strip()
+        return non_blank(v, "la domanda")
 
 
 class CitationOut(BaseModel):
@@ -246,3 +289,40 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class LlmStatus(BaseModel):
+    enabled: bool
+    model: str | None
+    url: str | None = Field(description="the model server's address, without credentials")
+
+
+class ReadyOut(BaseModel):
+    """200 when the store answers and the embedding model is loaded, else 503 with the same shape."""
+
+    status: Literal["ready", "not_ready"]
+    store: bool
+    model: bool
+    documents: int | None = None
+    llm: LlmStatus | None = None
+    reason: str | None = Field(default=None, description="why the store could not be opened")
+
+
+class ForgottenOut(BaseModel):
+    conversation_id: str
+    forgotten: Literal[True]
+
+
+class DeletedOut(BaseModel):
+    doc_id: str
+    deleted: Literal[True]
+
+
+class FeedbackCreated(BaseModel):
+    id: int
+    answer_id: str
+    rating: Literal["up", "down"]

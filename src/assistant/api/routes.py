@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -17,7 +17,7 @@ from ..answering import Answer
 from ..jobs import QueueFull
 from .convert import answer_out, document_out, filters_from, hit_out, job_out
 from ..store import StoreUnavailable
-from .deps import AdminRole, ReadRole, ServicesDep, services
+from .deps import AdminRole, ReadRole, ServicesDep, load_failure, services
 from .errors import error_response
 from .models import (
     AskRequest,
@@ -27,25 +27,56 @@ from .models import (
     ErrorResponse,
     FeedbackList,
     FeedbackOut,
+    FeedbackCreated,
     FeedbackRequest,
+    ForgottenOut,
+    HealthOut,
     JobOut,
+    ReadyOut,
+    DeletedOut,
+    YEARS,
+    WireBool,
     SearchRequest,
     SearchResponse,
 )
 
 log = logging.getLogger("assistant.api")
-ERRORS = {c: {"model": ErrorResponse} for c in (400, 401, 403, 422, 503)}
+MAX_OFFSET = 1_000_000  # list offsets: far past any real list, well inside SQLite's 64-bit integers
 
+def _event(name: str, data: dict) -> dict:
+    return {"type": "object", "required": ["event", "data"], "properties": {
+        "event": {"const": name}, "data": {"type": "string", "contentMediaType": "application/json",
+                                          "contentSchema": data}}}
+
+
+_TEXT = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}
+# One event of /v1/ask/stream: its name, and its data as JSON of the shape each name carries.
+SSE_EVENT = {"oneOf": [
+    _event("draft", _TEXT),
+    _event("meta", {"type": "object", "required": ["conversation_id", "answer_id", "abstained", "answerer"],
+                    "properties": {"conversation_id": {"type": "string"}, "answer_id": {"type": "string"},
+                                   "abstained": {"type": "boolean"}, "answerer": {"type": "string"}}}),
+    _event("delta", _TEXT),
+    _event("citations", {"type": "object", "required": ["citations"], "properties": {
+        "citations": {"type": "array", "items": {"$ref": "#/components/schemas/CitationOut"}}}}),
+    _event("done", {"$ref": "#/components/schemas/AskResponse"}),
+    _event("error", {"$ref": "#/components/schemas/ErrorBody"}),
+]}
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "Not found"}}
+
+# The errors every operation can meet (checks before the body, rate limit, store down…) are declared for all of
+# them by api/openapi.py; each route declares only its own.
 health = APIRouter(tags=["health"])
-v1 = APIRouter(prefix="/v1", responses=ERRORS)
+v1 = APIRouter(prefix="/v1")
 
 
-@health.get("/healthz", summary="Process is up")
+@health.get("/healthz", summary="Process is up", response_model=HealthOut)
 def healthz() -> dict:
     return {"status": "ok"}
 
 
-@health.get("/readyz", summary="Store reachable and embedding model loaded")
+@health.get("/readyz", summary="Store reachable and embedding model loaded", response_model=ReadyOut,
+            responses={503: {"model": ReadyOut, "description": "Not ready"}})
 def readyz(request: Request) -> JSONResponse:
     try:
         svc = services(request)
@@ -107,6 +138,8 @@ def ask(req: AskRequest, svc: ServicesDep, request: Request) -> AskResponse:
 
 
 @v1.post("/ask/stream", dependencies=[ReadRole], tags=["ask"], response_class=StreamingResponse,
+         responses={200: {"description": "Server-Sent Events", "content": {"text/event-stream": {
+             "schema": SSE_EVENT}}}},
          summary="Same as /v1/ask, as Server-Sent Events: `draft`* (a language model's text as it is written, "
                  "not yet verified), then `meta`, `delta`*, `citations`, `done` (the verified answer)")
 async def ask_stream(req: AskRequest, svc: ServicesDep, request: Request) -> StreamingResponse:
@@ -155,8 +188,8 @@ async def ask_stream(req: AskRequest, svc: ServicesDep, request: Request) -> Str
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-@v1.delete("/conversations/{conversation_id}", dependencies=[ReadRole], tags=["ask"],
-           summary="Forget one of the caller's conversations")
+@v1.delete("/conversations/{conversation_id}", dependencies=[ReadRole], tags=["ask"], response_model=ForgottenOut,
+           responses=NOT_FOUND, summary="Forget one of the caller's conversations")
 def forget(conversation_id: str, svc: ServicesDep, request: Request) -> dict:
     if not svc.asker.conversations.reset(conversation_id, _caller(request)):
         raise HTTPException(404, "Conversazione non trovata (scaduta, o di un altro utente).")
@@ -165,13 +198,14 @@ def forget(conversation_id: str, svc: ServicesDep, request: Request) -> dict:
 
 @v1.get("/documents", response_model=DocumentList, dependencies=[ReadRole], tags=["documents"])
 def list_documents(svc: ServicesDep, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> DocumentList:
+                   offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> DocumentList:
     docs = svc.store.documents()
     return DocumentList(total=len(docs), limit=limit, offset=offset,
                         documents=[document_out(d) for d in docs[offset : offset + limit]])
 
 
-@v1.get("/documents/{doc_id}", response_model=DocumentDetail, dependencies=[ReadRole], tags=["documents"])
+@v1.get("/documents/{doc_id}", response_model=DocumentDetail, dependencies=[ReadRole], tags=["documents"],
+        responses=NOT_FOUND)
 def get_document(doc_id: str, svc: ServicesDep) -> DocumentDetail:
     rec = svc.store.get(doc_id)
     if rec is None:
@@ -185,60 +219,73 @@ UPLOAD_FIELDS = {"title": 300, "organisation": 200, "source_kind": 100, "countri
 
 
 @v1.post("/documents", response_model=JobOut, status_code=202, dependencies=[AdminRole],
-         tags=["documents"], responses={409: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
-                                        415: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
-         summary="Upload one file (.txt .md .html .pdf .docx); it is indexed in the background: poll the job")
+         tags=["documents"], responses={409: {"model": ErrorResponse, "description": "The id is another document's"}},
+         summary="Upload one file (.txt .md .html .pdf .docx); it is indexed in the background: poll the job",
+         description="Every well-formed upload answers 202 with its job. A file that fails the quick checks "
+                     "(unsupported type, empty, unreadable, expanding past the limits) gets a job that is already "
+                     "`failed`, with `error.status` 415, 422 or 413 and the reason in Italian; the others are "
+                     "indexed in the background: poll `GET /v1/jobs/{id}`. A file without an extension is typed "
+                     "by its content.")
 def upload_document(
     svc: ServicesDep,
     request: Request,
-    file: Annotated[UploadFile, File()],
-    title: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["title"])] = None,
-    organisation: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["organisation"])] = None,
-    source_kind: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["source_kind"])] = None,
-    countries: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["countries"], description="comma-separated")] = None,
-    themes: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["themes"], description="comma-separated")] = None,
-    years: Annotated[str | None, Form(max_length=UPLOAD_FIELDS["years"],
-                                      description="comma-separated, e.g. 2021,2022")] = None,
-    replace: Annotated[bool, Form(description="replace a document with the same id from another source")] = False,
+    # format: binary beside 3.1's contentMediaType: any bytes are a file (generators and older clients read it)
+    file: Annotated[UploadFile, File(json_schema_extra={"format": "binary"})],
+    # The metadata rides in the query, the multipart body holds the file alone: a generated client (or a fuzzer)
+    # then types each field exactly, where form text fields cannot be told from a number or a flag.
+    title: Annotated[str, Query(max_length=UPLOAD_FIELDS["title"])] = "",
+    organisation: Annotated[str, Query(max_length=UPLOAD_FIELDS["organisation"])] = "",
+    source_kind: Annotated[str, Query(max_length=UPLOAD_FIELDS["source_kind"],
+                                      description="e.g. bando, delibera, scheda progetto, pagina web")] = "",
+    countries: Annotated[str, Query(max_length=UPLOAD_FIELDS["countries"], description="comma-separated")] = "",
+    themes: Annotated[str, Query(max_length=UPLOAD_FIELDS["themes"], description="comma-separated")] = "",
+    years: Annotated[str, Query(max_length=UPLOAD_FIELDS["years"], json_schema_extra={"pattern": YEARS},
+                                description="comma-separated, e.g. 2021,2022")] = "",
+    replace: Annotated[WireBool, Query(description="replace a document with the same id from another source")] = False,
 ):
     limit = int(svc.settings.max_upload_mb * 1024 * 1024)
     data = file.file.read(limit + 1)
     return accept_upload(svc, _caller(request), file.filename or "", data,
                          dict(title=title, organisation=organisation, source_kind=source_kind, countries=countries,
-                              themes=themes, years=years), replace)
+                              themes=themes, years=years), replace, file.content_type)
 
 
-def accept_upload(svc, caller: str, filename: str, data: bytes, fields: dict, replace: bool) -> JSONResponse:
-    """The checks every upload passes (type, size, metadata, bombs, id collisions), then its job: 202 + the job,
-    or the error in Italian. Shared by the API and the web app's Gestione page."""
-    from ingest.loading import SUPPORTED, LoadError, TooLarge, precheck, safe_doc_id
+def accept_upload(svc, caller: str, filename: str, data: bytes, fields: dict, replace: bool,
+                  content_type: str | None = None) -> JSONResponse:
+    """Every well-formed upload becomes a job (202): one whose file fails the quick checks (type, bombs,
+    mislabelled or empty content) is born failed, so this response already says why, in Italian; the others
+    are indexed in the background. What the request itself gets wrong is refused at once: metadata (422), size
+    (413), an id taken by another document (409), a full queue (429). Shared by the API and the Gestione page."""
+    import hashlib
+
+    from ingest.loading import LoadError, precheck, safe_doc_id, with_kind
 
     limit = int(svc.settings.max_upload_mb * 1024 * 1024)
-    name = Path(filename.replace("\\", "/")).name
-    if not name or Path(name).suffix.lower() not in SUPPORTED:
-        return error_response(415, f"Tipo di file non supportato: '{Path(name).suffix or name}'. "
-                                   f"Formati accettati: {', '.join(sorted(SUPPORTED))}.")
     if len(data) > limit:
         return error_response(413, f"Il file supera il limite di {svc.settings.max_upload_mb:g} MB.")
     meta = _upload_meta(**fields)
     if isinstance(meta, JSONResponse):
         return meta
+    name = with_kind(Path(filename.replace("\\", "/")).name, data, content_type)
     try:
         doc_id = safe_doc_id(name)
-        precheck(data, name, svc.ingestor.limits)  # bombs and mislabelled files are refused now, not later
-    except TooLarge as exc:
-        return error_response(413, f"Il file '{name}' è troppo grande una volta estratto: {exc.italian}.",
-                              [{"field": "file", "message": str(exc), "type": "too_large"}])
-    except LoadError as exc:
-        return error_response(422, f"Impossibile indicizzare '{name}': {exc.italian}.",
-                              [{"field": "file", "message": str(exc), "type": "unreadable"}])
+    except LoadError:  # a name of symbols only: the content names the document
+        doc_id = "documento-" + hashlib.sha256(data).hexdigest()[:10]
+        name = doc_id + Path(name).suffix
     current = svc.store.get(doc_id)
     source = f"upload:{name}"
     if current is not None and current.source_path != source and not replace:
         return error_response(409, f"Esiste già il documento '{doc_id}' (da {current.source_path}): per "
                                    "sostituirlo ricarica il file con replace=true, oppure rinominalo.")
     try:
-        job = svc.jobs.submit(name, doc_id, caller, (data, meta, source))
+        precheck(data, name, svc.ingestor.limits)  # bombs and mislabelled files fail now, not in the queue
+    except LoadError as exc:
+        job = svc.jobs.failed(name, doc_id, caller, load_failure(exc))
+        log.info("upload_refused", extra={"fields": {"job": job.id, "doc_id": doc_id, "status": job.error[0],
+                                                     "reason": str(exc)}})
+        return JSONResponse(job_out(job).model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+    try:
+        job = svc.jobs.submit(name, doc_id, caller, data, {"meta": meta, "source": source})
     except QueueFull:
         return error_response(429, "Troppi caricamenti in coda: riprova tra qualche minuto.",
                               headers={"Retry-After": "30"})
@@ -246,7 +293,7 @@ def accept_upload(svc, caller: str, filename: str, data: bytes, fields: dict, re
     return JSONResponse(job_out(job).model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
-@v1.get("/jobs/{job_id}", response_model=JobOut, dependencies=[AdminRole], tags=["documents"],
+@v1.get("/jobs/{job_id}", response_model=JobOut, dependencies=[AdminRole], tags=["documents"], responses=NOT_FOUND,
         summary="State of an upload: queued, running (with its stage), done (with the document) or failed")
 def get_job(job_id: str, svc: ServicesDep, request: Request) -> JobOut:
     job = svc.jobs.get(job_id)
@@ -260,22 +307,24 @@ def _upload_meta(title, organisation, source_kind, countries, themes, years) -> 
     def items(raw: str | None) -> list[str]:
         return [x.strip() for x in (raw or "").split(",") if x.strip()]
 
-    if any(not re.fullmatch(r"[0-9]{4}", y) for y in items(years)):
+    if years is not None and not re.fullmatch(YEARS, years):
         return error_response(422, "Anni non validi: usa numeri separati da virgole, per esempio 2021,2022.")
     meta = {"title": title, "organisation": organisation, "source_kind": source_kind, "countries": items(countries),
-            "themes": items(themes), "years": [int(y) for y in items(years)]}
+            "themes": items(themes), "years": [int(y) for y in re.findall(r"[0-9]{4}", years or "")]}
     return {k: v for k, v in meta.items() if v}
 
 
-@v1.delete("/documents/{doc_id}", dependencies=[AdminRole], tags=["documents"])
+@v1.delete("/documents/{doc_id}", dependencies=[AdminRole], tags=["documents"], response_model=DeletedOut,
+           responses=NOT_FOUND)
 def delete_document(doc_id: str, svc: ServicesDep) -> dict:
-    if not svc.store.delete_document(doc_id):
+    if not svc.delete_document(doc_id):
         raise HTTPException(404, f"Documento '{doc_id}' non trovato.")
     log.info("deleted doc_id=%s", doc_id)
     return {"doc_id": doc_id, "deleted": True}
 
 
-@v1.post("/feedback", status_code=201, dependencies=[ReadRole], tags=["feedback"])
+@v1.post("/feedback", status_code=201, dependencies=[ReadRole], tags=["feedback"], response_model=FeedbackCreated,
+         responses=NOT_FOUND)
 def add_feedback(req: FeedbackRequest, svc: ServicesDep, request: Request) -> dict:
     if not svc.feedback.has_answer(req.answer_id):
         raise HTTPException(404, f"Risposta '{req.answer_id}' non trovata (o più vecchia del periodo di "
@@ -286,6 +335,6 @@ def add_feedback(req: FeedbackRequest, svc: ServicesDep, request: Request) -> di
 
 @v1.get("/feedback", response_model=FeedbackList, dependencies=[AdminRole], tags=["feedback"])
 def list_feedback(svc: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                  offset: Annotated[int, Query(ge=0)] = 0) -> FeedbackList:
+                  offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> FeedbackList:
     total, rows = svc.feedback.list(limit, offset)
     return FeedbackList(total=total, items=[FeedbackOut(**r.__dict__) for r in rows])

@@ -1,5 +1,6 @@
-"""How the API is served: uvicorn on h11 with bounded headers and a deadline for them, and the refusal to serve
-an open (keyless) API on a network address."""
+"""How the API is served: uvicorn on h11 with bounded headers and a deadline for them, connections bounded per
+client address (the oldest waiting one gives way), and the refusal to serve an open (keyless) API on a network
+address."""
 
 from __future__ import annotations
 
@@ -35,16 +36,67 @@ def check_exposure(host: str, settings: Settings) -> None:
             "ASSISTANT_ALLOW_OPEN_NETWORK=true if this network is trusted.")
 
 
-def protocol_with_header_deadline(seconds: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, closing a connection that has not finished sending its request headers within
-    `seconds` of starting them (slowloris). uvicorn itself only times out idle keep-alive connections."""
+class Connections:
+    """The open connections, oldest first, per client address. A connection is *waiting* when it is not in the
+    middle of a request (headers not all in yet, or an idle keep-alive): it costs a socket and nothing else, so
+    it is the one to drop when room is needed. Room is needed past `per_address` connections of one address or
+    `total` of all; a new connection for which no waiting one can be dropped is refused (closed at once)."""
+
+    def __init__(self, per_address: int, total: int) -> None:
+        self.per_address, self.total = per_address, total
+        self.by_address: dict[str, list] = {}
+        self.count = 0
+
+    def admit(self, conn, address: str) -> bool:
+        mine = self.by_address.setdefault(address, [])
+        if len(mine) >= self.per_address and not self._drop_waiting(mine):
+            return False
+        if self.count >= self.total and not self._drop_waiting([c for cs in self.by_address.values() for c in cs]):
+            return False
+        mine.append(conn)
+        self.count += 1
+        return True
+
+    def forget(self, conn, address: str) -> None:
+        mine = self.by_address.get(address, [])
+        if conn in mine:
+            mine.remove(conn)
+            self.count -= 1
+            if not mine:
+                del self.by_address[address]
+
+    @staticmethod
+    def _drop_waiting(candidates: list) -> bool:
+        for conn in candidates:  # oldest first
+            if conn.waiting() and not conn.transport.is_closing():
+                conn.transport.close()  # its connection_lost() forgets it
+                conn.dropped = True
+                return True
+        return False
+
+
+def guarded_protocol(settings: Settings) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with two defences against connections that hold a socket and send nothing useful:
+    one that has not finished its request headers within `header_timeout_seconds` of starting them (slowloris)
+    is closed (uvicorn itself only times out idle keep-alive connections), and Connections bounds them per client
+    address and in all, dropping the oldest waiting one first, so they cannot starve real requests."""
+    seconds = settings.header_timeout_seconds
+    connections = Connections(settings.max_connections_per_address, settings.max_connections)
 
     class GuardedH11Protocol(H11Protocol):
         _deadline = None
+        dropped = False
 
         def connection_made(self, transport):  # type: ignore[override]
             super().connection_made(transport)
+            self._address = self.client[0] if self.client else "?"
+            if not connections.admit(self, self._address):
+                transport.close()
+                return
             self._arm()
+
+        def waiting(self) -> bool:
+            return self.cycle is None or self.cycle.response_complete
 
         def data_received(self, data: bytes) -> None:
             if self.conn.their_state is h11.IDLE:
@@ -54,6 +106,7 @@ def protocol_with_header_deadline(seconds: float) -> type[H11Protocol]:
                 self._disarm()
 
         def connection_lost(self, exc):
+            connections.forget(self, getattr(self, "_address", "?"))
             self._disarm()
             super().connection_lost(exc)
 
@@ -71,11 +124,14 @@ def protocol_with_header_deadline(seconds: float) -> type[H11Protocol]:
             if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
                 self.transport.close()
 
+    GuardedH11Protocol.connections = connections  # type: ignore[attr-defined]  # for tests and benches
     return GuardedH11Protocol
 
 
 def uvicorn_config(app, settings: Settings, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-                          http=protocol_with_header_deadline(settings.header_timeout_seconds),
-                          h11_max_incomplete_event_size=MAX_HEADER_BYTES, timeout_keep_alive=5,
-                          limit_concurrency=200)
+                          http=guarded_protocol(settings), h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+                          timeout_keep_alive=5,
+                          # Connections are bounded by guarded_protocol and requests in progress by the Guard:
+                          # uvicorn's own limit counts idle sockets too, so a few hundred of them denied service.
+                          limit_concurrency=None)

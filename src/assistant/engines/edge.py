@@ -31,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import numpy as np
 import qdrant_edge as qe
 
+from .rebuild import rebuild_lock, recover_swap, spawn_optimizer
 from .base import (DENSE, IN_USE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit, Match, Range, describe,
                    point_id)
 
@@ -43,8 +44,6 @@ KEYWORD_FIELDS = ["meta.doc_id", "meta.version", "meta.org_key", "meta.country_k
 INTEGER_FIELDS = ["meta.year"]
 PAGE = 1000
 # The child imports nothing of ours: it starts in a fraction of a second.
-_OPTIMIZE_CHILD = ("import sys, qdrant_edge as q; s = q.EdgeShard.load(sys.argv[1]); s.optimize(); s.flush(); "
-                   "s.close()")
 
 
 SENTENCES = "sentences"  # the multivector of a passage's sentence vectors (never searched: no HNSW graph)
@@ -199,13 +198,13 @@ class EdgeEngine:
             self.passages.flush()
             self.records_shard.flush()
         work = self.passages_dir.with_name(self.passages_dir.name + ".next")
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.copytree(self.passages_dir, work)
+        with rebuild_lock(self.passages_dir):  # no optimizer left by an earlier process is on the copy
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(self.passages_dir, work)
         if self._closing:
             shutil.rmtree(work, ignore_errors=True)
             return False
-        self._child = subprocess.Popen([sys.executable, "-c", _OPTIMIZE_CHILD, str(work)], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.nice(10))
+        self._child = spawn_optimizer(work, self.passages_dir)
         _, err = self._child.communicate()
         code, self._child = self._child.returncode, None
         if code != 0 or self._closing:
@@ -322,16 +321,6 @@ def _lock(path: Path) -> IO[str]:
         handle.close()
         raise EngineUnavailable(IN_USE) from None
     return handle
-
-
-def recover_swap(live: Path) -> None:
-    """Finish or undo a swap cut short by a crash: the live shard is whole in every case."""
-    work = live.with_name(live.name + ".next")
-    old = live.with_name(live.name + ".old")
-    if not live.exists() and old.exists():
-        os.rename(old, live)  # killed between the two renames: the copy may be half-made, the old one is whole
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _open(path: Path, config: qe.EdgeConfig, indexes: list[tuple[str, Any]]) -> qe.EdgeShard:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import hmac
 import html
 import io
 import json
@@ -17,156 +16,33 @@ import logging
 import math
 import time
 from importlib import resources
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from ..api.deps import Services, services
-from ..api.guards import caller_of, key_caller
 from ..store import DocumentRecord, Filters
 from ..text import mark_terms
-from . import session as sess
+from ..originals import original_of
+from .access import access, check_csrf, csrf_refused, current, install_handlers, render
 
 log = logging.getLogger("assistant.web")
 PAGE_SIZE = 10
 FACET_POOL = 50  # the most relevant documents a search shows and counts its filters over
 
-templates = Jinja2Templates(directory=str(resources.files("assistant") / "web" / "templates"))
 web = APIRouter(include_in_schema=False)
-
-
-class LoginRequired(Exception):
-    def __init__(self, next_url: str) -> None:
-        self.next_url = next_url
-
-
-class Forbidden(Exception):
-    pass
-
-
-# ------------------------------------------------------------------------------------------ sessions
-
-
-def current(request: Request, need_admin: bool = False) -> tuple[sess.Session, bool]:
-    """The browser's session (and whether its cookie must be set now). Open mode: an admin session is issued
-    on first sight, so forms still carry a CSRF token."""
-    settings = request.app.state.settings
-    secret = _secret(request)
-    found = sess.decode(request.cookies.get(sess.COOKIE, ""), secret)
-    fresh = False
-    if not settings.api_key_roles:
-        if found is None:
-            found, fresh = sess.new_session("admin", caller_of(request.scope, settings), settings.session_hours), True
-    elif found is None:
-        raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
-    if need_admin and not found.is_admin:
-        raise Forbidden()
-    return found, fresh
-
-
-def _secret(request: Request) -> bytes:
-    state = request.app.state
-    if getattr(state, "session_secret", None) is None:
-        state.session_secret = sess.secret_for(state.settings)
-    return state.session_secret
-
-
-def _check_csrf(request: Request, session: sess.Session, form_token: str | None = None) -> bool:
-    token = form_token or request.headers.get(sess.CSRF_HEADER, "")
-    return bool(token) and hmac.compare_digest(token, sess.csrf_token(session, _secret(request)))
-
-
-def _set_cookie(response: Response, request: Request, session: sess.Session) -> None:
-    response.set_cookie(sess.COOKIE, sess.encode(session, _secret(request)), max_age=int(session.expires - time.time()),
-                        httponly=True, samesite="strict", secure=sess.is_https(request), path="/")
-
-
-def _render(request: Request, name: str, context: dict, session: sess.Session, fresh: bool,
-            status: int = 200) -> HTMLResponse:
-    settings = request.app.state.settings
-    base = {"request": request, "session": session, "csrf": sess.csrf_token(session, _secret(request)),
-            "open_mode": not settings.api_key_roles, "path": request.url.path}
-    response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
-    if fresh:
-        _set_cookie(response, request, session)
-    return response
 
 
 def install(app) -> None:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static", StaticFiles(directory=str(resources.files("assistant") / "web" / "static")), name="static")
+    app.include_router(access)
     app.include_router(web)
-
-    @app.exception_handler(LoginRequired)
-    async def to_login(request: Request, exc: LoginRequired):
-        if request.headers.get("hx-request") or request.method != "GET":
-            return JSONResponse({"error": {"code": "unauthorized", "message": "Sessione scaduta: accedi di nuovo."}},
-                                status_code=401, headers={"HX-Redirect": "/login"})
-        return RedirectResponse("/login?" + urlencode({"next": exc.next_url}), status_code=303)
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(request: Request, exc: Forbidden):
-        if request.method != "GET" or request.headers.get("hx-request"):
-            return JSONResponse({"error": {"code": "forbidden",
-                                           "message": "Riservato agli amministratori."}}, status_code=403)
-        session, _ = current(request)
-        return _render(request, "errore.html", {"title": "Accesso riservato",
-                                                 "message": "Questa pagina è riservata agli amministratori."},
-                       session, False, status=403)
-
-
-# ------------------------------------------------------------------------------------------- login
-
-
-@web.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/"):
-    settings = request.app.state.settings
-    if not settings.api_key_roles:
-        return RedirectResponse("/", status_code=303)
-    return templates.TemplateResponse(request, "login.html", {"request": request, "next": _safe_next(next),
-                                                              "error": None, "session": None})
-
-
-@web.post("/login", response_class=HTMLResponse)
-def login(request: Request, key: Annotated[str, Form(max_length=500)] = "",
-          next: Annotated[str, Form(max_length=500)] = "/"):
-    settings = request.app.state.settings
-    role = settings.role_of(key.strip())
-    if role is None:
-        log.info("web_login_failed")
-        return templates.TemplateResponse(request, "login.html", {
-            "request": request, "next": _safe_next(next), "session": None,
-            "error": "Chiave non valida. Controlla di averla copiata per intero."}, status_code=401)
-    session = sess.new_session(role, key_caller(key.strip()), settings.session_hours)
-    log.info("web_login role=%s", role)
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    _set_cookie(response, request, session)
-    return response
-
-
-@web.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = ""):
-    session, _ = current(request)
-    if not _check_csrf(request, session, csrf):
-        return _csrf_refused()
-    response = RedirectResponse("/login" if request.app.state.settings.api_key_roles else "/", status_code=303)
-    response.delete_cookie(sess.COOKIE, path="/")
-    return response
-
-
-def _safe_next(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else "/"
-
-
-def _csrf_refused() -> JSONResponse:
-    return JSONResponse({"error": {"code": "forbidden", "message": "Modulo scaduto: ricarica la pagina e riprova."}},
-                        status_code=403)
+    install_handlers(app)
 
 
 # ------------------------------------------------------------------------------------------- Cerca
@@ -216,8 +92,8 @@ def search_page(request: Request):
                "without": lambda name, value: "/?" + _query(state, drop=(name, value)),
                "doc_url": lambda doc_id, position=None: _doc_url(doc_id, position, q), "fid": _field_id}
     if request.headers.get("hx-request") and request.headers.get("hx-target") == "corpo":
-        return _render(request, "_corpo.html", context, session, fresh)
-    return _render(request, "cerca.html", context, session, fresh)
+        return render(request, "_corpo.html", context, session, fresh)
+    return render(request, "cerca.html", context, session, fresh)
 
 
 def _field_id(name: str, value: str) -> str:
@@ -277,15 +153,15 @@ def document_page(request: Request, doc_id: str, p: int | None = None, q: str = 
     svc: Services = services(request)
     record = svc.store.get(doc_id)
     if record is None:
-        return _render(request, "errore.html", {"title": "Documento non trovato",
+        return render(request, "errore.html", {"title": "Documento non trovato",
                                                  "message": f"Il documento «{doc_id}» non è nell'indice."},
                        session, fresh, status=404)
     q = q.strip()[:500]
     passages = [{"position": s.position, "heading": s.meta.get("heading", ""),
                  "html": mark_terms(s.content, q) if q and s.position == p else html.escape(s.content),
                  "hit": s.position == p} for s in svc.store.passages_of(doc_id)]
-    original = _original(svc, record)
-    return _render(request, "documento.html", {"title": record.title or doc_id, "doc": record,
+    original = original_of(svc.uploads, record)
+    return render(request, "documento.html", {"title": record.title or doc_id, "doc": record,
                                                "passages": passages, "hit": p, "q": q,
                                                "original": original.name if original else None,
                                                "updated": time.strftime("%d/%m/%Y %H:%M",
@@ -298,19 +174,13 @@ def document_original(request: Request, doc_id: str):
     current(request)
     svc: Services = services(request)
     record = svc.store.get(doc_id)
-    path = _original(svc, record) if record else None
+    path = original_of(svc.uploads, record)
     if path is None:
         return JSONResponse({"error": {"code": "not_found", "message": "File originale non disponibile."}},
                             status_code=404)
-    return FileResponse(path, filename=record.source_path.removeprefix("upload:") or path.name)
-
-
-def _original(svc: Services, record: DocumentRecord) -> Path | None:
-    if not record.source_path.startswith("upload:"):
-        return None
-    folder = svc.settings.data_dir / "uploads"
-    found = sorted(folder.glob(f"{record.doc_id}.*")) if folder.is_dir() else []
-    return found[0] if found else None
+    # A download, never a page: an uploaded .html must not run in the app's origin, whatever the browser.
+    return FileResponse(path, filename=record.source_path.removeprefix("upload:") or path.name,
+                        media_type="application/octet-stream", content_disposition_type="attachment")
 
 
 # ------------------------------------------------------------------------------------------- Chiedi
@@ -319,7 +189,7 @@ def _original(svc: Services, record: DocumentRecord) -> Path | None:
 @web.get("/chiedi", response_class=HTMLResponse)
 def ask_page(request: Request):
     session, fresh = current(request)
-    return _render(request, "chiedi.html", {"title": "Chiedi"}, session, fresh)
+    return render(request, "chiedi.html", {"title": "Chiedi"}, session, fresh)
 
 
 @web.post("/chiedi/stream")
@@ -327,8 +197,8 @@ async def ask_stream(request: Request):
     """The answer as Server-Sent Events (meta, delta…, citations, done), like /v1/ask/stream; JSON body
     {question, conversation_id?}; the CSRF token in the X-CSRF-Token header."""
     session, _ = current(request)
-    if not _check_csrf(request, session):
-        return _csrf_refused()
+    if not check_csrf(request, session):
+        return csrf_refused()
     try:
         body = json.loads(await request.body() or b"{}")
         question = str(body.get("question", "")).strip()
@@ -370,8 +240,8 @@ async def ask_stream(request: Request):
 def vote(request: Request, answer_id: Annotated[str, Form(max_length=64)], rating: Annotated[str, Form()],
          csrf: Annotated[str, Form()] = ""):
     session, _ = current(request)
-    if not _check_csrf(request, session, csrf):
-        return _csrf_refused()
+    if not check_csrf(request, session, csrf):
+        return csrf_refused()
     svc: Services = services(request)
     if rating not in ("up", "down") or not svc.feedback.has_answer(answer_id):
         return HTMLResponse('<p class="nota" role="status">Risposta non più disponibile.</p>')
@@ -382,8 +252,8 @@ def vote(request: Request, answer_id: Annotated[str, Form(max_length=64)], ratin
 @web.post("/chiedi/nuova")
 def new_conversation(request: Request):
     session, _ = current(request)
-    if not _check_csrf(request, session):
-        return _csrf_refused()
+    if not check_csrf(request, session):
+        return csrf_refused()
     cid = request.query_params.get("c", "")[:128]
     if cid:
         services(request).asker.conversations.reset(cid, session.caller)
@@ -402,7 +272,7 @@ def admin_page(request: Request):
     last = max((r.updated_at for r in docs), default=0)
     status = {"documents": len(docs), "passages": sum(r.passages for r in docs),
               "updated": time.strftime("%d/%m/%Y %H:%M", time.localtime(last)) if last else "—"}
-    return _render(request, "gestione.html", {
+    return render(request, "gestione.html", {
         "title": "Gestione", "docs": docs, "feedback": feedback, "feedback_total": total, "status": status,
         "max_mb": svc.settings.max_upload_mb,
         "fmt_time": lambda t: time.strftime("%d/%m/%Y %H:%M", time.localtime(t))}, session, fresh)
@@ -413,8 +283,8 @@ async def admin_upload(request: Request):
     """One file per request (the page sends each file on its own, with its own progress); the same checks
     and job as POST /v1/documents."""
     session, _ = current(request, need_admin=True)
-    if not _check_csrf(request, session):
-        return _csrf_refused()
+    if not check_csrf(request, session):
+        return csrf_refused()
     from ..api.routes import UPLOAD_FIELDS, accept_upload
 
     svc: Services = services(request)
@@ -430,7 +300,8 @@ async def admin_upload(request: Request):
             return JSONResponse({"error": {"code": "invalid_input",
                                            "message": f"Il campo {key} supera i {cap} caratteri."}}, status_code=422)
     replace = str(form.get("replace", "")).lower() in ("true", "1", "on")
-    return await run_in_threadpool(accept_upload, svc, session.caller, upload.filename or "", data, fields, replace)
+    return await run_in_threadpool(accept_upload, svc, session.caller, upload.filename or "", data, fields, replace,
+                                   upload.content_type)
 
 
 @web.get("/gestione/lavori/{job_id}")
@@ -447,13 +318,20 @@ def admin_job(request: Request, job_id: str):
 @web.post("/gestione/elimina/{doc_id}", response_class=HTMLResponse)
 def admin_delete(request: Request, doc_id: str, csrf: Annotated[str, Form()] = ""):
     session, _ = current(request, need_admin=True)
-    if not _check_csrf(request, session, csrf):
-        return _csrf_refused()
+    if not check_csrf(request, session, csrf):
+        return csrf_refused()
     svc: Services = services(request)
-    if not svc.store.delete_document(doc_id):
+    if not svc.delete_document(doc_id):
         return HTMLResponse(f'<td colspan="5" role="status">Documento «{html.escape(doc_id)}» già rimosso.</td>')
     log.info("web_deleted doc_id=%s", doc_id)
     return HTMLResponse(f'<td colspan="5" role="status">Documento «{html.escape(doc_id)}» eliminato.</td>')
+
+
+def csv_cell(text: str | None) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (OWASP's CSV injection advice): one that
+    starts with = + - @, a tab or a carriage return gets a leading apostrophe."""
+    text = text or ""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @web.get("/gestione/riscontri.csv")
@@ -461,10 +339,10 @@ def feedback_csv(request: Request):
     current(request, need_admin=True)
     total, rows = services(request).feedback.list(100_000, 0)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     writer.writerow(["id", "answer_id", "voto", "commento", "data", "domanda", "risposta"])
     for r in rows:
-        writer.writerow([r.id, r.answer_id, r.rating, r.comment or "", time.strftime("%Y-%m-%d %H:%M",
-                         time.localtime(r.created_at)), r.question or "", r.answer or ""])
+        writer.writerow([r.id, r.answer_id, r.rating, csv_cell(r.comment), time.strftime("%Y-%m-%d %H:%M",
+                         time.localtime(r.created_at)), csv_cell(r.question), csv_cell(r.answer)])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="riscontri.csv"'})

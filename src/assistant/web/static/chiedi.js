@@ -2,6 +2,8 @@
 // arrives; keeps the conversation id for follow-ups. No framework: fetch + ReadableStream.
 (function () {
   "use strict";
+  // The page's CSRF token, from the body's hx-headers (no inline script: the CSP allows none).
+  const CSRF = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRF-Token"];
   const form = document.getElementById("domanda");
   const box = document.getElementById("testo");
   const log = document.getElementById("conversazione");
@@ -27,7 +29,7 @@
     try {
       response = await fetch("/chiedi/stream", {
         method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "X-CSRF-Token": window.CSRF},
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": CSRF},
         body: JSON.stringify({question: question, conversation_id: conversation}),
       });
     } catch (e) {
@@ -115,7 +117,7 @@
   document.getElementById("nuova").addEventListener("click", function () {
     if (conversation) {
       fetch("/chiedi/nuova?c=" + encodeURIComponent(conversation), {
-        method: "POST", credentials: "same-origin", headers: {"X-CSRF-Token": window.CSRF}});
+        method: "POST", credentials: "same-origin", headers: {"X-CSRF-Token": CSRF}});
     }
     setConversation(null);
     log.replaceChildren();
