@@ -5,6 +5,7 @@ address."""
 from __future__ import annotations
 
 import ipaddress
+import sys
 
 import h11
 import uvicorn
@@ -13,6 +14,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ..config import Settings
 
 MAX_HEADER_BYTES = 64 * 1024
+SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 
 
 class ExposureError(RuntimeError):
@@ -129,6 +131,11 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
 
 
 def uvicorn_config(app, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    # The indexing worker runs pure-Python stages (sentence splitting) for seconds at a time; a search hands the GIL
+    # back and forth many times (HTTP, e5 via ctypes, the engine), waiting up to the switch interval each time it
+    # wants it back. A shorter interval keeps searches near their idle latency while an upload indexes
+    # (bench/worst_upload.py).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
                           http=guarded_protocol(settings), h11_max_incomplete_event_size=MAX_HEADER_BYTES,
                           timeout_keep_alive=5,
