@@ -58,17 +58,23 @@ def summary(times: list[float]) -> dict:
             "max_ms": round(max(times), 1)}
 
 
-def main() -> int:
-    data = ROOT / "data" / "bench-upload"
-    shutil.rmtree(data, ignore_errors=True)
+def corpus_data(name: str):
+    """A fresh data folder data/<name> with corpus/ indexed (embedded engine), and its settings."""
     from assistant.config import Settings
     from assistant.store import Store
     from ingest.pipeline import Ingestor
 
+    data = ROOT / "data" / name
+    shutil.rmtree(data, ignore_errors=True)
     settings = Settings(data_dir=data, qdrant_url=None)
     store = Store(settings)
     Ingestor(store, settings).run([ROOT / "corpus"], echo=lambda line: None)
     store.close()
+    return data, settings
+
+
+def main() -> int:
+    data, _ = corpus_data("bench-upload")
     proc, url = start_api({"ASSISTANT_DATA_DIR": str(data), "ASSISTANT_API_KEYS": "", "ASSISTANT_RATE_LIMIT_PER_MINUTE": "0"})
     try:
         with httpx.Client(base_url=url, timeout=120) as client:

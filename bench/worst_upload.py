@@ -15,7 +15,6 @@ searching until the job ends. Prints the numbers and writes bench/reports/worst_
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
 from latency import start_api  # noqa: E402
-from upload_contention import search_loop, summary  # noqa: E402
+from upload_contention import corpus_data, search_loop, summary  # noqa: E402
 
 from tests.filemakers import make_pdf  # noqa: E402
 
@@ -42,16 +41,7 @@ def shared_stream_pdf(path: Path, pages: int) -> bytes:
 
 
 def main() -> int:
-    from assistant.config import Settings
-    from assistant.store import Store
-    from ingest.pipeline import Ingestor
-
-    data = ROOT / "data" / "bench-worst"
-    shutil.rmtree(data, ignore_errors=True)
-    settings = Settings(data_dir=data, qdrant_url=None)
-    store = Store(settings)
-    Ingestor(store, settings).run([ROOT / "corpus"], echo=lambda line: None)
-    store.close()
+    data, settings = corpus_data("bench-worst")
     files = {"abbreviazioni.txt": abbreviation_line(settings.max_document_words),
              "verbale.pdf": shared_stream_pdf(data / "verbale.pdf", settings.max_pdf_pages)}
     proc, url = start_api({"ASSISTANT_DATA_DIR": str(data), "ASSISTANT_API_KEYS": "",

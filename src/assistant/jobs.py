@@ -58,13 +58,15 @@ class JobRunner:
         self._background_pending = background is not None
         self._work = work
         self._classify = classify
-        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
+        self._queue: queue.Queue[Job | None] = queue.Queue()  # bounded by submit(): resumed jobs may exceed it
+        self._max_pending = max_pending
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._keep = keep
         self._niceness = niceness
         self._lock = threading.Lock()
         self._resolve = resolve  # a finished job read back from the database: its result, from its doc_id
         self._db: sqlite3.Connection | None = None
+        self._db_lock = threading.Lock()
         self._spool: Path | None = None
         if folder is not None:
             self._open(folder)
@@ -101,7 +103,7 @@ class JobRunner:
     def _save(self, job: Job, info: dict | None = None) -> None:
         if self._db is None:
             return
-        with self._lock:
+        with self._db_lock:
             self._db.execute(
                 "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                 "state=excluded.state, stage=excluded.stage, started_at=excluded.started_at, "
@@ -113,7 +115,7 @@ class JobRunner:
     def _load(self, job_id: str) -> Job | None:
         if self._db is None:
             return None
-        with self._lock:
+        with self._db_lock:
             row = self._db.execute("SELECT id, file, doc_id, owner, state, stage, created_at, started_at, "
                                    "finished_at, changed, error FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
@@ -127,27 +129,23 @@ class JobRunner:
     def prune(self, days: float) -> None:
         """Forget finished jobs older than `days` (the feedback retention)."""
         if self._db is not None:
-            with self._lock:
+            with self._db_lock:
                 self._db.execute("DELETE FROM jobs WHERE state IN ('done', 'failed') AND created_at < ?",
                                  (time.time() - days * 86400,))
 
     def submit(self, file: str, doc_id: str, owner: str, data: bytes, info: dict) -> Job:
         """Queue `data` (the file) with `info` (JSON: what the work needs besides the file)."""
         job = Job(id=secrets.token_urlsafe(12), file=file, doc_id=doc_id, owner=owner)
-        if self._queue.full():
-            raise QueueFull()
-        if self._spool is not None:  # the file waits on disk, so a restart can still index it
-            part = self._spool / f".{job.id}.part"
-            part.write_bytes(data)
-            part.replace(self._spool / job.id)
-        self._save(job, info)
-        job.payload = (data, info)  # type: ignore[attr-defined]  # not part of what callers read back
         with self._lock:
-            try:
-                self._queue.put_nowait(job)
-            except queue.Full:
-                self._drop_spool(job)
-                raise QueueFull() from None
+            if self._queue.qsize() >= self._max_pending:
+                raise QueueFull()
+            if self._spool is not None:  # the file waits on disk, so a restart can still index it
+                part = self._spool / f".{job.id}.part"
+                part.write_bytes(data)
+                part.replace(self._spool / job.id)
+            self._save(job, info)
+            job.payload = (data, info)  # type: ignore[attr-defined]  # not part of what callers read back
+            self._queue.put_nowait(job)
             self._remember(job)
         return job
 
@@ -207,7 +205,7 @@ class JobRunner:
         self._queue.put(None)
         self._thread.join(timeout=30)
         if self._db is not None:
-            with self._lock:
+            with self._db_lock:
                 self._db.close()
                 self._db = None
 
