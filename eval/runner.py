@@ -403,10 +403,17 @@ def open_corpus_store(corpus: Path, settings: Settings, name: str):
 
 
 def run_corpus(corpus: Path, questions_path: Path, settings: Settings, reports: Path,
-               command: str, name: str | None = None, choose_on: str | None = None) -> dict[str, Any]:
-    name = name or corpus.name
+               command: str, name: str | None = None, choose_on: str | None = None,
+               chat: str | None = None) -> dict[str, Any]:
+    """`chat`: "plain" or "typos" asks the questions in chat form (eval/chat_form.py); the report gets a suffix."""
+    name = store_name = name or corpus.name  # chat forms are asked of the same store
     questions = load_jsonl(questions_path)
-    store, eval_settings, summary = open_corpus_store(corpus, settings, name)
+    if chat:
+        from .chat_form import chat_questions
+
+        questions = chat_questions(questions, typos=chat == "typos")
+        name = f"{name}-chat" + ("-typos" if chat == "typos" else "")
+    store, eval_settings, summary = open_corpus_store(corpus, settings, store_name)
     try:
         items = [RetrievalItem(q["id"], q["question"], set(q["gold_doc_ids"]), q.get("gold_passages") or [])
                  for q in questions if q["answerable"] and not q.get("followup_of")]
@@ -559,9 +566,10 @@ def main(args, settings: Settings) -> int:
     elif getattr(args, "unseen", False):
         unseen = PACKAGED / "unseen"
         results = run_corpus(unseen / "docs", unseen / "questions.jsonl", settings, reports, command, name="unseen",
-                             choose_on="dev")
+                             choose_on="dev", chat=getattr(args, "chat", None))
     else:
-        results = run_corpus(Path(args.corpus), Path(args.questions), settings, reports, command)
+        results = run_corpus(Path(args.corpus), Path(args.questions), settings, reports, command,
+                             chat=getattr(args, "chat", None))
     summary = {"report": results["report"], "configurations": {
         cfg: {lvl: data[lvl] for lvl in ("document", "passage")}
         for cfg, data in results["retrieval"]["configurations"].items()}, "margins": results["margins"],

@@ -177,3 +177,42 @@ def test_unseen_questions_are_well_formed():
         assert not q.get("followup_of") or q["followup_of"] in ids
         for span in q["gold_passages"] + q["key_facts"]:
             assert any(normalise(span) in docs[d] for d in q["gold_doc_ids"]), (q["id"], span)
+
+
+def test_constraints_are_found_in_questions_typed_in_lower_case():
+    """A chat has no capitals: places after a preposition and institutions are found all the same, and the
+    capitalised readings stay as they were."""
+    def kinds(q):
+        return [(c.kind, c.text.lower(), c.bound.text.lower() if c.bound else None) for c in constraints_of(q)]
+
+    assert kinds("chi ha donato i cassonetti al comune di sfax") == [("organisation", "comune di sfax", None)]
+    assert kinds("ciao, chi e il capofila del progetto in palestina") == [("place", "palestina", None)]
+    assert kinds("quanto costa il progetto della regione umbria x tunisi") == [
+        ("organisation", "regione umbria", None), ("place", "tunisi", None)]
+    assert kinds("salve, chi e il sindaco di tunisi") == [("role", "sindaco", "tunisi"),  # a gazetteer place
+                                                          ("place", "tunisi", None)]
+    # a lower-case word after an institution or a role is not a name unless the reading is safe
+    assert kinds("quale comune coordina la rete") == []
+    assert kinds("chi è il tutor dei tirocinanti in Marocco?") == [("role", "tutor", None), ("place", "marocco", None)]
+    assert kinds("Con quale associazione ANCI Piemonte ha firmato?") == [("organisation", "anci piemonte", None)]
+
+
+def test_lower_case_near_miss_abstains_and_its_right_twin_answers(unseen_store):
+    svc = AskService(unseen_store, unseen_store.settings)
+    for question, kind in {"quanto costa il progetto del comune di poggibonsi in etiopia": "place",
+                           "quanto e costata la maternita costruita a djougou con il comune di alba": "organisation",
+                           "ciao, chi ha donato i cassonetti al comune di sfax": "organisation"}.items():
+        ans = svc.ask(question)
+        assert ans.abstained and ans.unsupported["constraint"]["kind"] == kind, (question, ans.answer)
+    right = svc.ask("ciao, quanto costa il progetto del comune di poggibonsi in senegal")
+    assert not right.abstained and "182.500 euro" in right.answer
+
+
+def test_an_institution_typed_one_letter_off_still_matches_but_another_does_not():
+    ev = Evidence.of("Il Comune di Poggibonsi finanzia un pozzo a Ndiaganiao.")
+    [typed] = constraints_of("quanto spende il comune di poggibons")
+    assert typed.kind == "organisation" and ev.has(typed)
+    [other] = constraints_of("quanto spende il comune di poggiolino")
+    assert not ev.has(other)
+    [short] = constraints_of("quanto spende il comune di bre")  # short names match exactly only
+    assert not Evidence.of("Il Comune di Bra finanzia una maternità.").has(short)

@@ -47,3 +47,21 @@ def test_span_and_fact_matching_normalises_quotes_case_and_space():
     assert fact_coverage("Costa 218.000 euro [1] ed è della ONEP [2]", ["218.000 euro", "ONEP", "Scandicci"]) == \
         pytest.approx(2 / 3)
     assert fact_coverage("qualcosa", []) == 0.0
+
+
+def test_chat_form_is_seeded_lowercase_unaccented_and_keeps_the_gold():
+    from eval.chat_form import chat_questions
+
+    qs = [{"id": "a", "question": "Qual è il budget per il progetto del Comune di Poggibonsi in Senegal?",
+           "key_facts": ["182.500 euro"]}] * 20
+    once, again = chat_questions(qs), chat_questions(qs)
+    assert once == again  # seeded
+    text = once[0]["question"]
+    assert text.endswith("qual e il budget x il progetto del comune di poggibonsi in senegal")
+    assert all(q["key_facts"] == ["182.500 euro"] and q["id"] == "a" for q in once)
+    assert any(q["question"].startswith(("ciao", "buongiorno", "salve")) for q in once)
+    def core(text: str) -> str:
+        return text.split(", ", 1)[-1].removeprefix("buongiorno ")
+
+    plain = core(text)
+    assert all(len(core(t["question"])) == len(plain) - 1 for t in chat_questions(qs, typos=True))

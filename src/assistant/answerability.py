@@ -45,6 +45,8 @@ class Vocab:
     generic: set[str]
     org_types: list[tuple[str, ...]]
     role_determiners: set[str]
+    place_prepositions: set[str]
+    territorial: list[tuple[str, ...]]
 
 
 def _tokens(text: str) -> list[str]:
@@ -73,7 +75,9 @@ def vocab() -> Vocab:
     roles = {k: [tuple(_tokens(f)) for f in forms] for k, forms in words_raw["roles"].items()}
     role_index = {form: k for k, forms in roles.items() for form in forms}
     return Vocab(places, by_first, by_adjective, roles, role_index, {norm(w) for w in words_raw["generic"]},
-                 [tuple(_tokens(t)) for t in words_raw["org_types"]], {norm(w) for w in words_raw["role_determiners"]})
+                 [tuple(_tokens(t)) for t in words_raw["org_types"]], {norm(w) for w in words_raw["role_determiners"]},
+                 {norm(w) for w in words_raw["place_prepositions"]},
+                 [tuple(_tokens(t)) for t in words_raw["territorial_org_types"]])
 
 
 @lru_cache(maxsize=1)
@@ -120,6 +124,9 @@ def constraints_of(question: str) -> list[Constraint]:
     ms = words(question)
     raw = [m.group(0) for m in ms]
     toks = [norm(w) for w in raw]
+    # Capitals carry information only where the writer uses them: a question with none past its first word
+    # (a chat, a phone that capitalises the first letter) is read by the gazetteers instead.
+    uncased = not any(w[:1].isupper() for w in raw[1:])
     out: list[Constraint] = []
     i = 0
     while i < len(toks):
@@ -133,7 +140,12 @@ def constraints_of(question: str) -> list[Constraint]:
             k = j
             while k < len(toks) and (raw[k][:1].isupper() or raw[k].isupper()) and toks[k] not in v.generic:
                 k += 1
-            if k > j and raw[i][:1].isupper():
+            if k > j and not raw[i][:1].isupper():
+                k = j  # "associazione ANCI Piemonte": the capitalised name is the institution, not this word
+            elif k == j and uncased and (i == 0 or toks[i - 1] in v.role_determiners):
+                # typed in lower case, as in a chat: "al comune di sfax" (not "la causa più comune di …")
+                k = j + _lowercase_name(v, toks, j, connected=j > i + len(org), territorial=org in v.territorial)
+            if k > j:
                 name = tuple(toks[j:k])
                 cons = Constraint("organisation", " ".join(raw[i:k]), [tuple(org) + name, tuple(org) + ("di",) + name,
                                                                       tuple(org) + ("della",) + name,
@@ -161,6 +173,10 @@ def constraints_of(question: str) -> list[Constraint]:
                 # "referente del Comune di Rovereto": the institution is checked on its own, in the passage
                 if k < len(toks) and raw[k][:1].isupper() and toks[k] not in v.generic:
                     cons.bound = _name_at(v, raw, toks, k)
+                elif uncased and k < len(toks) and toks[k] in v.by_first and _lowercase_name(v, toks, k, True):
+                    # "il sindaco di scutari": in lower case only a place of the gazetteer is read as the role's
+                    # "of whom" (a word may be what the role is of: "il tutor dei tirocinanti")
+                    cons.bound = _name_at(v, raw, toks, k)
             out.append(cons)
             i += n
             continue
@@ -171,7 +187,8 @@ def constraints_of(question: str) -> list[Constraint]:
         # a place by name or English name (any case), or by adjective ("umbro", "emiliano-romagnoli")
         placed = False
         for form, place in v.by_first.get(tok, []):
-            if tuple(toks[i : i + len(form)]) == form and (raw[i][:1].isupper() or len(form) > 1):
+            if tuple(toks[i : i + len(form)]) == form and (raw[i][:1].isupper() or len(form) > 1 or (
+                    uncased and i > 0 and toks[i - 1] in v.place_prepositions)):
                 out.append(_place_constraint(place, " ".join(raw[i : i + len(form)])))
                 i += len(form)
                 placed = True
@@ -190,6 +207,23 @@ def constraints_of(question: str) -> list[Constraint]:
             out.append(Constraint("name", word, [(tok,)], {stem(tok)} if len(tok) >= 6 else set()))
         i += 1
     return _dedupe(out)
+
+
+def _lowercase_name(v: Vocab, toks: list[str], j: int, connected: bool, territorial: bool = False) -> int:
+    """How many tokens from `j` name an institution in a lower-case question: a place of the gazetteer (its
+    whole name: "regione umbria", "comune di prato"); else, after "di"/"del"…, one word that is neither a
+    stopword nor a generic word, when the institution is territorial (a comune is named by its place, and many
+    comuni are also common words: "comune di alba"), or a rare word for the others ("associazione di
+    migranti" is no name). 0 for none: "comune coordina", "municipalità libanesi"."""
+    if j >= len(toks):
+        return 0
+    for form, _place in v.by_first.get(toks[j], []):
+        if tuple(toks[j : j + len(form)]) == form:
+            return len(form)
+    tok = toks[j]
+    if not connected or len(tok) < 3 or tok.isdigit() or is_stop(tok) or tok in v.generic:
+        return 0
+    return 1 if territorial or tok not in common_words() else 0
 
 
 def _name_at(v: Vocab, raw: list[str], toks: list[str], k: int) -> Constraint:
@@ -243,20 +277,34 @@ class Evidence:
             return True
         if any(self._has_run(seq) for seq in c.sequences):
             return True
+        if c.kind == "organisation":  # "comune di poggibons": one letter off in the name, as typed in a hurry
+            return any(self._has_run(seq, fuzzy_last=True) for seq in c.sequences)
         return c.kind == "name" and len(c.text) >= 6 and " " not in c.text and self._has_variant(norm(c.text))
 
     def _has_variant(self, name: str) -> bool:
         """A one-letter spelling variant of a long name ("Moncalm" / "Montcalm", "Karistadt" / "Karlstadt")."""
-        return any(t[:1] == name[:1] and abs(len(t) - len(name)) <= 2
-                   and SequenceMatcher(None, t, name).ratio() >= 0.85 for t in self.token_set)
+        return any(_variant(t, name) for t in self.token_set)
 
-    def _has_run(self, seq: tuple[str, ...]) -> bool:
+    def _has_run(self, seq: tuple[str, ...], fuzzy_last: bool = False) -> bool:
+        """`seq` in the text; with `fuzzy_last`, its last token (a name of 6 letters or more) may be a variant."""
         if not seq or seq[0] not in self.token_set:
             return False
         n = len(seq)
         if n == 1:
-            return True
-        return any(tuple(self.tokens[i : i + n]) == seq for i, t in enumerate(self.tokens) if t == seq[0])
+            return not fuzzy_last
+        last = seq[-1]
+        for i, t in enumerate(self.tokens):
+            if t != seq[0] or tuple(self.tokens[i : i + n - 1]) != seq[:-1] or i + n > len(self.tokens):
+                continue
+            found = self.tokens[i + n - 1]
+            if found == last or (fuzzy_last and len(last) >= 6 and _variant(found, last)):
+                return True
+        return False
+
+
+def _variant(token: str, name: str) -> bool:
+    return token[:1] == name[:1] and abs(len(token) - len(name)) <= 2 and \
+        SequenceMatcher(None, token, name).ratio() >= 0.85
 
 
 def passage_evidence(content: str, meta: dict[str, Any]) -> Evidence:

@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gate", help="thresholds file: exit 1 when a gated metric falls below it")
     p.add_argument("--unseen", action="store_true",
                    help="the unseen-documents set (eval/unseen): thresholds chosen on its dev split, test reported")
+    p.add_argument("--chat", choices=["plain", "typos"],
+                   help="ask the questions as typed in a chat (lowercase, no accents, 'x' for 'per', greetings; "
+                        "'typos' also drops a letter of one long word): eval/chat_form.py, seeded")
     p.add_argument("--llm", metavar="URL",
                    help="answer with a language model at this OpenAI-compatible base URL (default: ASSISTANT_LLM_URL); "
                         "the report gets a -llm suffix and the share of dropped sentences and fallbacks")
