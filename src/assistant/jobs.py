@@ -40,6 +40,10 @@ class Job:
     changed: bool | None = None
     error: tuple[int, str] | None = None  # (HTTP status it stands for, message)
 
+    def fail(self, error: tuple[int, str]) -> None:
+        """End the job as failed now, with `error`."""
+        self.state, self.stage, self.error, self.finished_at = "failed", "errore", error, time.time()
+
 
 class JobRunner:
     """One worker thread, a bounded queue, the last `keep` jobs remembered; `startup` runs first on that thread. `work(job, set_stage)` returns
@@ -90,15 +94,12 @@ class JobRunner:
             spooled = self._spool / job_id
             if spooled.exists():
                 job.payload = (spooled, json.loads(info or "{}"))  # type: ignore[attr-defined]
-                self._jobs[job.id] = job
+                self._remember(job)
                 self._queue.put(job)  # past max_pending if need be: these were accepted already
-                self._save(job)
                 log.info("job_resumed", extra={"fields": {"job": job_id, "doc_id": doc_id}})
             else:
-                now = time.time()
-                job.state, job.stage, job.finished_at = "failed", "errore", now
-                job.error = (500, "Caricamento interrotto da un riavvio del servizio: ricarica il file.")
-                self._save(job)
+                job.fail((500, "Caricamento interrotto da un riavvio del servizio: ricarica il file."))
+            self._save(job)
 
     def _save(self, job: Job, info: dict | None = None) -> None:
         if self._db is None:
@@ -156,9 +157,9 @@ class JobRunner:
     def failed(self, file: str, doc_id: str, owner: str, error: tuple[int, str]) -> Job:
         """A job that failed the quick checks before the queue: it is born finished, so the upload's own
         response already says why, and polling it answers the same."""
-        now = time.time()
-        job = Job(id=secrets.token_urlsafe(12), file=file, doc_id=doc_id, owner=owner, state="failed",
-                  stage="errore", created_at=now, started_at=now, finished_at=now, error=error)
+        job = Job(id=secrets.token_urlsafe(12), file=file, doc_id=doc_id, owner=owner)
+        job.started_at = job.created_at
+        job.fail(error)
         self._save(job)
         with self._lock:
             self._remember(job)
@@ -170,7 +171,7 @@ class JobRunner:
         with self._lock:
             queued = [j for j in self._jobs.values() if j.doc_id == doc_id and j.state == "queued"]
             for job in queued:  # the worker skips a job that is no longer queued
-                job.state, job.stage, job.error, job.finished_at = "failed", "errore", reason, time.time()
+                job.fail(reason)
             running = [j.id for j in self._jobs.values() if j.doc_id == doc_id and j.state == "running"]
         for job in queued:
             self._save(job)

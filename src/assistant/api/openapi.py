@@ -67,6 +67,8 @@ def install(app: FastAPI, settings: Settings) -> None:
                 responses = op["responses"]
                 for code in _errors_for(path, op, settings):
                     entry = responses.setdefault(str(code), {})
+                    if code == 422:  # FastAPI's own 422 is not the body the handler in api/errors.py sends
+                        entry.clear()
                     entry.setdefault("description", _DESCRIPTIONS[code])
                     own = entry.get("content", {}).get("application/json", {}).get("schema")
                     # a route's own body for this status (readyz's 503), or the guard's error body
@@ -75,9 +77,6 @@ def install(app: FastAPI, settings: Settings) -> None:
                     if code == 429:
                         entry["headers"] = {"Retry-After": {"schema": {"type": "integer", "minimum": 1},
                                                             "description": "seconds to wait"}}
-                    if code == 422:  # FastAPI's own shape is not what the handler in api/errors.py sends
-                        entry["content"] = {"application/json": {"schema": _ERROR_REF}}
-                        entry["description"] = _DESCRIPTIONS[422]
         _add_links(doc)
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):

@@ -43,6 +43,7 @@ from .models import (
 log = logging.getLogger("assistant.api")
 MAX_OFFSET = 1_000_000  # list offsets: far past any real list, well inside SQLite's 64-bit integers
 
+
 def _event(name: str, data: dict) -> dict:
     return {"type": "object", "required": ["event", "data"], "properties": {
         "event": {"const": name}, "data": {"type": "string", "contentMediaType": "application/json",
@@ -283,13 +284,17 @@ def accept_upload(svc, caller: str, filename: str, data: bytes, fields: dict, re
         job = svc.jobs.failed(name, doc_id, caller, load_failure(exc))
         log.info("upload_refused", extra={"fields": {"job": job.id, "doc_id": doc_id, "status": job.error[0],
                                                      "reason": str(exc)}})
-        return JSONResponse(job_out(job).model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+        return _accepted(job)
     try:
         job = svc.jobs.submit(name, doc_id, caller, data, {"meta": meta, "source": source})
     except QueueFull:
         return error_response(429, "Troppi caricamenti in coda: riprova tra qualche minuto.",
                               headers={"Retry-After": "30"})
     log.info("upload_queued job=%s doc_id=%s bytes=%d", job.id, doc_id, len(data))
+    return _accepted(job)
+
+
+def _accepted(job) -> JSONResponse:
     return JSONResponse(job_out(job).model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 

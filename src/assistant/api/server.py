@@ -50,12 +50,12 @@ class Connections:
         self.count = 0
 
     def admit(self, conn, address: str) -> bool:
-        mine = self.by_address.setdefault(address, [])
+        mine = self.by_address.get(address, [])
         if len(mine) >= self.per_address and not self._drop_waiting(mine):
             return False
         if self.count >= self.total and not self._drop_waiting([c for cs in self.by_address.values() for c in cs]):
             return False
-        mine.append(conn)
+        self.by_address.setdefault(address, []).append(conn)
         self.count += 1
         return True
 
@@ -72,7 +72,6 @@ class Connections:
         for conn in candidates:  # oldest first
             if conn.waiting() and not conn.transport.is_closing():
                 conn.transport.close()  # its connection_lost() forgets it
-                conn.dropped = True
                 return True
         return False
 
@@ -87,7 +86,6 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
 
     class GuardedH11Protocol(H11Protocol):
         _deadline = None
-        dropped = False
 
         def connection_made(self, transport):  # type: ignore[override]
             super().connection_made(transport)

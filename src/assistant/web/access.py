@@ -95,7 +95,7 @@ def set_cookie(response: Response, request: Request, session: sess.Session) -> N
 
 
 def render(request: Request, name: str, context: dict, session: sess.Session, fresh: bool,
-            status: int = 200) -> HTMLResponse:
+           status: int = 200) -> HTMLResponse:
     settings = request.app.state.settings
     base = {"request": request, "session": session, "csrf": sess.csrf_token(session, _secret(request)),
             "open_mode": not settings.api_key_roles, "path": request.url.path}
