@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from haystack import Document, component
 
-from assistant.text import split_sentences
+from assistant.text import is_heading_line, split_sentences
 
 _MD_HEAD = re.compile(r"^#{1,6}\s+(.*)$")
 
@@ -23,18 +23,6 @@ class _Sentence:
     heading: str
     is_heading: bool
     line: int = 0
-
-
-def is_heading_line(line: str) -> bool:
-    """A short line in capitals, a markdown heading, or a short title-like line without final punctuation."""
-    stripped = line.strip()
-    if not stripped or _MD_HEAD.match(stripped):
-        return bool(stripped)
-    words = stripped.split()
-    letters = [c for c in stripped if c.isalpha()]
-    if letters and len(words) <= 14 and sum(c.isupper() for c in letters) / len(letters) > 0.8 and len(letters) > 3:
-        return True
-    return len(words) <= 8 and stripped[-1] not in ".,;:!?\"”)" and stripped[0].isupper() and len(letters) > 3
 
 
 def _sentences(text: str) -> list[_Sentence]:

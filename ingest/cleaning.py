@@ -10,6 +10,8 @@ import re
 
 from haystack import Document, component
 
+from .structure import join_lists, table_rows
+
 _INLINE_BOILERPLATE = [
     re.compile(r"Questo indirizzo (?:e-?mail|email) è protetto dagli spambots\.?\s*(?:È|E') necessario abilitare "
                r"(?:il )?JavaScript per vederlo\.?", re.IGNORECASE),
@@ -81,14 +83,14 @@ def clean_text(text: str) -> str:
         text = pattern.sub(" ", text)
     text = _unglue(text)
     lines = []
-    for raw in text.split("\n"):
+    for raw in table_rows(text.split("\n")):
         line = re.sub(r"[ \t\f\v]+", " ", raw).strip()
         line = _BULLETS.sub("", line).strip() if line[:1] in "•·▪◦●" else line
         if not line or _LINE_BOILERPLATE.match(line) or line in {"“", "”", "\"", "'"} or is_boilerplate_line(line):
             lines.append("")
             continue
         lines.append(line)
-    cleaned = "\n".join(_join_labels(lines))
+    cleaned = "\n".join(_join_labels(join_lists(lines)))
     cleaned = re.sub(r"\n{3,}", "\n\n", cleaned)
     return cleaned.strip()
 
@@ -100,7 +102,9 @@ def _join_labels(lines: list[str]) -> list[str]:
     while i < len(lines):
         line = lines[i]
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        if line.endswith(":") and len(line.split()) <= 5 and nxt and not nxt.endswith(":") and len(nxt.split()) <= 20:
+        row = " — " in nxt and nxt.endswith(".")  # a table row (structure.py) carries its own labels
+        if line.endswith(":") and len(line.split()) <= 5 and nxt and not nxt.endswith(":") and len(nxt.split()) <= 20 \
+                and not row:
             out.append(f"{line} {nxt}")
             i += 2
             continue

@@ -14,6 +14,7 @@ from assistant.deadline import TimeUp
 from assistant.text import CONTROL_CHARS
 
 from .pdf import TextLimit
+from .structure import html_fields
 
 SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
              ".pdf": "pdf", ".docx": "docx"}
@@ -210,7 +211,7 @@ def _converter(kind: str, limits: Limits | None = None):
         "markdown": MarkdownToDocument,
         "html": lambda: HTMLToDocument(encoding="utf-8"),
         "pdf": lambda: PagedPDFToDocument((limits or Limits()).max_chars),
-        "docx": DOCXToDocument,
+        "docx": lambda: DOCXToDocument(table_format="markdown"),  # rows keep their headers (structure.py)
     }[kind]()
 
 
@@ -256,7 +257,7 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
         if page.count("<") > limits.max_xml_elements:
             raise TooLarge(f"the page holds more than {limits.max_xml_elements:,} HTML elements",
                            f"la pagina contiene più di {limits.max_xml_elements:,} elementi HTML")
-        source = ByteStream(data=page.encode("utf-8"), meta=meta)
+        source = ByteStream(data=html_fields(page).encode("utf-8"), meta=meta)
     else:
         (check_docx if kind == "docx" else check_pdf)(data, limits)
         source = ByteStream(data=data, meta=meta)
@@ -293,6 +294,24 @@ _LINE_END = (".", ";", ":", "!", "?")
 _HEADING_START = re.compile(r"^(?:[Aa]rt(?:icolo|\.)\s*\d+|\d+(?:\.\d+)*[.)]\s|[A-ZÀ-Ý][A-ZÀ-Ý '’]+$)")
 
 
+# "Data Fine:", "OGGETTO: …": a field's label starts its own line.
+_LABEL_START = re.compile(r"^[^\s:]+(?: [^\s:]+){0,3}:(?:\s|$)")
+_DANGLING = frozenset("il lo la i gli le l un uno una di a ad da in con su per tra fra e ed o che del dello della dei "
+                      "degli delle al allo alla ai agli alle dal dalla nel nello nella nei negli nelle sul sulla "
+                      "col quale cui".split())
+
+
+def _is_caps(line: str) -> bool:
+    letters = [c for c in line if c.isalpha()]
+    return len(letters) > 3 and all(c.isupper() for c in letters)
+
+
+def _dangling(line: str) -> bool:
+    """A line ending in a word no sentence ends with ("… con il progetto", "… formazione di")."""
+    last = line.rsplit(None, 1)[-1].lower().strip("'’")
+    return last in _DANGLING
+
+
 def unwrap_lines(text: str) -> str:
     """Join the lines a PDF wrapped at its right margin: a line about as long as the page's full lines, not
     ending a sentence, continues on the next one (or any line does when the next starts in lower case).
@@ -305,9 +324,10 @@ def unwrap_lines(text: str) -> str:
     out: list[str] = []
     prev = ""
     for line in lines:
-        open_end = bool(prev) and not prev.endswith(_LINE_END)
-        wrapped = open_end and len(prev) >= 0.7 * full and not _HEADING_START.match(line)
-        if line and out and (wrapped or (open_end and line[:1].islower())):
+        open_end = bool(prev) and not prev.endswith(_LINE_END) and not _is_caps(prev)
+        starts_own = bool(_HEADING_START.match(line) or _LABEL_START.match(line))
+        wrapped = open_end and (_dangling(prev) or (not starts_own and len(prev) >= 0.7 * full))
+        if line and out and (wrapped or (open_end and (line[:1].islower() or line[:1] == "("))):
             out[-1] = f"{out[-1]} {line}"
         else:
             out.append(line)

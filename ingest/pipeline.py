@@ -18,8 +18,9 @@ from assistant.config import Settings
 from assistant.embedding import DenseDocumentEmbedder, E5SentenceEmbedder
 from assistant.sparse import BM25DocumentEncoder
 from assistant.store import DocumentRecord, Store, norm_key
+from assistant.text import is_heading_line
 
-from .chunking import SentenceChunker, is_heading_line
+from .chunking import SentenceChunker
 from .cleaning import ItalianWebCleaner, clean_text
 from .loading import Limits, LoadError, TooLarge, doc_id_for, is_supported, load_bytes
 from .metadata import METADATA_FILES, metadata_for
@@ -27,7 +28,7 @@ from .metadata import METADATA_FILES, metadata_for
 log = logging.getLogger("ingest")
 
 # Bump when cleaning/chunking/embedding changes, so unchanged files are re-indexed once.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "5"
 LEAD_WORDS = 80
 
 
@@ -154,6 +155,20 @@ def _title_from_text(text: str, fallback: str) -> str:
     return fallback
 
 
+def lead_of(text: str) -> str:
+    """The document's opening words, what its passages are all about: up to LEAD_WORDS words of its first
+    section (title and opening paragraphs), not the second item of a newsletter."""
+    kept: list[str] = []
+    heads = 0
+    for line in text.split("\n"):
+        if is_heading_line(line) and ": " not in line:
+            heads += 1
+            if heads > 1 and kept and not is_heading_line(kept[-1]):
+                break
+        kept.append(line)
+    return " ".join(" ".join(kept).split()[:LEAD_WORDS])
+
+
 def document_meta(doc_id: str, text: str, meta: dict[str, Any], source: str) -> dict[str, Any]:
     """Meta carried by every passage: document fields plus lower-cased keys for filters."""
     organisation = str(meta.get("organisation") or "")
@@ -216,7 +231,7 @@ class Ingestor:
                            "per document", f"{len(passages):,} passaggi: il massimo è "
                            f"{self.settings.max_document_passages:,} per documento")
         # The opening of a document says whose and where it is; answerability checks read it with every passage.
-        lead = " ".join((passages[0].content or "").split()[:LEAD_WORDS])
+        lead = lead_of(passages[0].content or "")
         passages = [replace(d, meta={**d.meta, "lead": lead}) for d in passages]
         record = DocumentRecord(
             doc_id=doc_id, version=digest[:16], content_hash=digest, title=passage_meta["title"],

@@ -122,7 +122,8 @@ def split_sentences(text: str, language: str = "it") -> list[str]:
                     continue
                 # Italian sentences start with a capital: a piece starting lower-case followed an abbreviation
                 # pysbd did not know ("EE.LL. del Mezzogiorno"), and a number after "n." is part of it too.
-                if merged and (s[0].islower() or (s[0].isdigit() and _ABBREV_END.search(merged[-1][-1]))):
+                # A parenthesis after a full stop ("… 2024-2026. (DGR n. 123/2024).") belongs to that sentence.
+                if merged and (s[0].islower() or s[0] in "([" or (s[0].isdigit() and _ABBREV_END.search(merged[-1][-1]))):
                     merged[-1].append(s)
                 else:
                     merged.append([s])
@@ -207,3 +208,32 @@ def snippet(text: str, query: str, width: int = 300, open_tag: str = "<mark>", c
         end = flat.rfind(" ", start, end) if flat.rfind(" ", start, end) > start else end
     body = mark_terms(flat[start:end], query, open_tag, close_tag, matched=matched)
     return ("…" if start > 0 else "") + body + ("…" if end < len(flat) else "")
+
+
+_MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+
+
+def is_heading_line(line: str) -> bool:
+    """A short line in capitals, a markdown heading, or a short title-like line without final punctuation."""
+    stripped = line.strip()
+    if not stripped or _MD_HEADING.match(stripped):
+        return bool(stripped)
+    words = stripped.split()
+    letters = [c for c in stripped if c.isalpha()]
+    if letters and len(words) <= 14 and sum(c.isupper() for c in letters) / len(letters) > 0.8 and len(letters) > 3:
+        return True
+    return len(words) <= 8 and stripped[-1] not in ".,;:!?\"”)" and stripped[0].isupper() and len(letters) > 3
+
+
+def section_heads(sentences: list[str], text: str) -> list[int]:
+    """For each sentence of `text`, the index of the heading that opens its section (-1 before the first
+    heading). A heading is a whole line of the text; a field ("Data Fine: 30/09/2012") is not one, however
+    short, nor is a sentence in capitals that opens a paragraph."""
+    lines = {line.strip() for line in text.split("\n")}
+    out: list[int] = []
+    head = -1
+    for i, sentence in enumerate(sentences):
+        if sentence.strip() in lines and is_heading_line(sentence) and ": " not in sentence:
+            head = i
+        out.append(head)
+    return out
