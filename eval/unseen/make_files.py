@@ -1,4 +1,5 @@
-"""Builds the PDF and DOCX documents of the unseen set from sources/*.txt (lines starting with '# ' are headings).
+"""Builds the PDF and DOCX documents of the unseen set from sources/*.txt (lines starting with '# ' are headings,
+'TABLE a | b' a table row in a .docx).
 
 Run once by hand (`python eval/unseen/make_files.py`, needs `fpdf2`); the built files are committed, so the
 evaluation itself needs neither this script nor fpdf2.
@@ -9,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-FORMATS = {"u02": "pdf", "u04": "pdf", "u12": "pdf", "u03": "docx", "u07": "docx", "u09": "docx"}
+FORMATS = {"u02": "pdf", "u04": "pdf", "u12": "pdf", "u15": "pdf", "u17": "pdf", "u03": "docx", "u07": "docx",
+           "u09": "docx", "u13": "docx"}
 
 
 def _lines(path: Path) -> list[tuple[bool, str]]:
@@ -39,7 +41,19 @@ def make_docx(lines: list[tuple[bool, str]], out: Path) -> None:
     import docx
 
     d = docx.Document()
-    for heading, text in lines:
+    rows: list[list[str]] = []
+    for heading, text in lines + [(False, "")]:
+        if text.startswith("TABLE "):  # "TABLE a | b | c": a row of a table, the first row its headers
+            rows.append([c.strip() for c in text[6:].split("|")])
+            continue
+        if rows:
+            table = d.add_table(rows=len(rows), cols=len(rows[0]))
+            for r, row in enumerate(rows):
+                for c, value in enumerate(row):
+                    table.cell(r, c).text = value
+            rows = []
+        if not text:
+            continue
         if heading:
             d.add_heading(text, level=1)
         else:

@@ -17,11 +17,17 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from .fuzzy import OneEdit
 from .text import is_stop, stem, strip_accents, words
 
 _YEAR = re.compile(r"^(1[5-9]\d\d|20\d\d)$")
 _YEAR_RANGE = re.compile(r"\b((?:1[5-9]|20)\d\d)\s*[-/–]\s*((?:1[5-9]|20)\d\d)\b")
 _CONNECTORS = {"di", "del", "della", "dello", "dei", "degli", "delle", "d", "of", "the"}
+# Participles, infinitives (with a pronoun: "candidarmi") and plural verb forms: how a question asks, not what about.
+VERB_FORM = re.compile(r"(?:ano|ono|ato|ata|ati|ate|ito|ita|iti|ite|tto|tta|tti|tte|lto|lta|lti|lte|uto|uta|uti|ute|"
+                       r"are|ere|ire|ava|eva|iva|(?:ar|er|ir)(?:mi|ti|si|ci|vi|lo|la|li|le|ne))$")
+# Left out when a name is compared loosely: "Reggio nell'Emilia" ~ "Reggio Emilia", "Città di Castello".
+_LOOSE = _CONNECTORS | {"nel", "nell", "nella", "nello", "l", "la", "il", "lo", "sul", "sull", "in", "a", "al", "all"}
 
 
 def norm(token: str) -> str:
@@ -47,6 +53,7 @@ class Vocab:
     role_determiners: set[str]
     place_prepositions: set[str]
     territorial: list[tuple[str, ...]]
+    locative: set[str]
 
 
 def _tokens(text: str) -> list[str]:
@@ -77,7 +84,30 @@ def vocab() -> Vocab:
     return Vocab(places, by_first, by_adjective, roles, role_index, {norm(w) for w in words_raw["generic"]},
                  [tuple(_tokens(t)) for t in words_raw["org_types"]], {norm(w) for w in words_raw["role_determiners"]},
                  {norm(w) for w in words_raw["place_prepositions"]},
-                 [tuple(_tokens(t)) for t in words_raw["territorial_org_types"]])
+                 [tuple(_tokens(t)) for t in words_raw["territorial_org_types"]],
+                 {norm(w) for w in words_raw["locative_prepositions"]})
+
+
+@lru_cache(maxsize=1)
+def slips() -> tuple[OneEdit, OneEdit, OneEdit, OneEdit]:
+    """One-slip indices of role words, institution types, one-word place names and frequent words."""
+    v = vocab()
+    roles = OneEdit(form[0] for form in v.role_index if len(form) == 1)
+    orgs = OneEdit(t[0] for t in v.org_types if len(t) == 1)
+    places = OneEdit(first for first, entries in v.by_first.items() if any(len(f) == 1 for f, _ in entries))
+    return roles, orgs, places, OneEdit(common_words())
+
+
+def slip_of(index: OneEdit, tok: str) -> str | None:
+    """The word of `index` that `tok` is one slip from, when `tok` is no word itself ("sndaco" → "sindaco")."""
+    if tok in common_words() or len(tok) < 5:
+        return None
+    return index.match(tok)
+
+
+def near_common(tok: str) -> bool:
+    """A frequent word, or one slip from one ("qundo"), or a verb form ("candidarmi"): not a name."""
+    return tok in common_words() or bool(VERB_FORM.search(tok)) or bool(slips()[3].matches(tok))
 
 
 @lru_cache(maxsize=1)
@@ -133,6 +163,8 @@ def constraints_of(question: str) -> list[Constraint]:
         tok, word = toks[i], raw[i]
         # an institution with its name: "Comune di Pesaro", "Regione Umbria", "ANCI Lombardia"
         org = next((t for t in v.org_types if tuple(toks[i : i + len(t)]) == t), None)
+        if org is None and i + 1 < len(toks) and (slip := slip_of(slips()[1], tok)):
+            org = (slip,)  # "comne di fano", "regine abruzzo"
         if org is not None:
             j = i + len(org)
             while j < len(toks) and toks[j] in _CONNECTORS and toks[j] not in ("of", "the"):
@@ -160,6 +192,8 @@ def constraints_of(question: str) -> list[Constraint]:
             if len(key) == n and key in v.role_index:
                 role = (v.role_index[key], n)
                 break
+            if n == 1 and (slip := slip_of(slips()[0], tok)):
+                role = (v.role_index[(slip,)], 1)  # "il sndaco di scutari"
         if role is not None:
             name, n = role
             cons = Constraint("role", " ".join(raw[i : i + n]),
@@ -174,9 +208,13 @@ def constraints_of(question: str) -> list[Constraint]:
                 if k < len(toks) and raw[k][:1].isupper() and toks[k] not in v.generic:
                     cons.bound = _name_at(v, raw, toks, k)
                 elif uncased and k < len(toks) and toks[k] in v.by_first and _lowercase_name(v, toks, k, True):
-                    # "il sindaco di scutari": in lower case only a place of the gazetteer is read as the role's
-                    # "of whom" (a word may be what the role is of: "il tutor dei tirocinanti")
-                    cons.bound = _name_at(v, raw, toks, k)
+                    cons.bound = _name_at(v, raw, toks, k)  # "il sindaco di tunisi": a place of the gazetteer
+                elif uncased and k < len(toks) and len(toks[k]) >= 4 and not is_stop(toks[k]) \
+                        and toks[k] not in v.generic and not near_common(toks[k]):
+                    # "il sindaco di scutari": a rare word is a name; a frequent one may be what the role is of
+                    # ("il tutor dei tirocinanti", "il responsabile del procedimento")
+                    cons.bound = Constraint("name", raw[k], [(toks[k],)], {stem(toks[k])} if len(toks[k]) >= 6
+                                            else set())
             out.append(cons)
             i += n
             continue
@@ -193,11 +231,26 @@ def constraints_of(question: str) -> list[Constraint]:
                 i += len(form)
                 placed = True
                 break
+        if not placed and tok not in v.by_first and (raw[i][:1].isupper() or (
+                uncased and i > 0 and toks[i - 1] in v.place_prepositions)) and (slip := slip_of(slips()[2], tok)):
+            for form, place in v.by_first[slip]:
+                if len(form) == 1:  # "in lebaon", "della regione ligria": one slip from a place's name
+                    out.append(_place_constraint(place, word))
+                    placed = True
+                    i += 1
+                    break
         if placed:
             continue
         if not raw[i][:1].isupper() and tok in v.by_adjective and len(tok) > 3:
             for place in v.by_adjective[tok][:1]:
                 out.append(_place_constraint(place, word))
+            i += 1
+            continue
+        if uncased and i > 0 and toks[i - 1] in v.locative and len(tok) >= 4 and not tok.isdigit() \
+                and not is_stop(tok) and tok not in v.generic and not near_common(tok):
+            # "a valona", "in cabo delgado": in lower case a rare word after "a"/"in" is a place the gazetteer
+            # does not hold; a one-letter slip on a long name still matches its document ("a durazo")
+            out.append(Constraint("name", word, [(tok,)], {stem(tok)} if len(tok) >= 6 else set()))
             i += 1
             continue
         # a proper name or acronym anywhere but at the start of the question; a capitalised common word ("il
@@ -221,7 +274,11 @@ def _lowercase_name(v: Vocab, toks: list[str], j: int, connected: bool, territor
         if tuple(toks[j : j + len(form)]) == form:
             return len(form)
     tok = toks[j]
-    if not connected or len(tok) < 3 or tok.isdigit() or is_stop(tok) or tok in v.generic:
+    if (slip := slip_of(slips()[2], tok)) and any(len(f) == 1 for f, _ in v.by_first[slip]):
+        return 1  # "regione ligria"
+    if len(tok) < 3 or tok.isdigit() or is_stop(tok) or tok in v.generic:
+        return 0
+    if not connected:
         return 0
     return 1 if territorial or tok not in common_words() else 0
 
@@ -258,6 +315,7 @@ class Evidence:
     token_set: set[str]
     stems: set[str]
     years: set[str]
+    _loose: tuple[str, ...] | None = None  # the tokens without articles and prepositions, made when first needed
 
     @classmethod
     def of(cls, *texts: str, years: list[int] | None = None) -> Evidence:
@@ -278,8 +336,19 @@ class Evidence:
         if any(self._has_run(seq) for seq in c.sequences):
             return True
         if c.kind == "organisation":  # "comune di poggibons": one letter off in the name, as typed in a hurry
-            return any(self._has_run(seq, fuzzy_last=True) for seq in c.sequences)
+            return any(self._has_run(seq, fuzzy_last=True) or self._has_loose_run(seq) for seq in c.sequences)
         return c.kind == "name" and len(c.text) >= 6 and " " not in c.text and self._has_variant(norm(c.text))
+
+    def _has_loose_run(self, seq: tuple[str, ...]) -> bool:
+        """`seq` in the text when articles and prepositions are left out of both: "Comune di Reggio Emilia" in
+        "Comune di Reggio nell'Emilia"."""
+        want = tuple(t for t in seq if t not in _LOOSE)
+        if len(want) < 2:
+            return False
+        if self._loose is None:
+            self._loose = tuple(t for t in self.tokens if t not in _LOOSE)
+        n = len(want)
+        return any(self._loose[i : i + n] == want for i, t in enumerate(self._loose) if t == want[0])
 
     def _has_variant(self, name: str) -> bool:
         """A one-letter spelling variant of a long name ("Moncalm" / "Montcalm", "Karistadt" / "Karlstadt")."""
@@ -315,14 +384,18 @@ def passage_evidence(content: str, meta: dict[str, Any]) -> Evidence:
     return Evidence.of(content, *extra, years=meta.get("year") or [])
 
 
-def missing(constraints: list[Constraint], passage: Evidence, window: Evidence) -> list[Constraint]:
-    """Constraints the evidence does not support. Roles (and what they are of) must be in the sentence window."""
+def missing(constraints: list[Constraint], passage: Evidence, window: Evidence,
+            item: Evidence | None = None) -> list[Constraint]:
+    """Constraints the evidence does not support. Roles (and what they are of) must be in the sentence window;
+    places and institutions in the `item` the sentence belongs to (its section, the document's title and
+    metadata) when one is given, so that another news of the same page does not count; names and years anywhere
+    in the passage (a project's name is often a heading or two above what is said of it)."""
     out = []
     for c in constraints:
         if c.kind == "role":
             if not window.has(c) or (c.bound is not None and not window.has(c.bound)):
                 out.append(c)
-        elif not passage.has(c):
+        elif not passage.has(c) or (item is not None and c.kind in ("place", "organisation") and not item.has(c)):
             out.append(c)
     return out
 

@@ -13,22 +13,24 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from collections.abc import Callable
 from typing import Any, Protocol
 
-import numpy as np
-
-from .answerability import Constraint, Evidence, constraints_of, missing, passage_evidence, same_kind_values
+from .answerability import constraints_of, same_kind_values
+from .candidates import TYPE_WORDS, Candidate, Context, gather_candidates, require_topic
 from .config import Settings
 from .conversation import ConversationStore, Turn
-from .embedding import unpack_vectors
+from .listing import is_list_question, list_items
 from .retrieval import EncodedQuery, Searcher
-from .selector import (LABEL, LEXICAL_MODEL_FILE, QuestionInfo, SelectorModel, SentenceFacts, featurize, holds_type,
+from .selector import (LEXICAL_MODEL_FILE, QuestionInfo, SelectorModel, featurize, holds_type, label_matches,
                        load_model, name_stems, without_dense)
 from .store import Filters, Store, StoredPassage
-from .text import content_stems, split_sentences, words
+from .text import content_stems, is_heading_line, split_sentences, words
+
+__all__ = ["ABSTAIN_TEMPLATE", "Answer", "Answerer", "AskService", "Candidate", "Citation", "Context", "Draft",
+           "ExtractiveAnswerer", "build_service", "default_answerer", "gather_candidates", "idf_function"]
 
 ABSTAIN_TEMPLATE = "Nei documenti disponibili non ho trovato informazioni su «{topic}»."
 
@@ -69,22 +71,6 @@ class Answer:
 
 
 @dataclass
-class Candidate:
-    passage: StoredPassage
-    facts: SentenceFacts  # the sentence, its position and its passage's rank
-    missing: list[Constraint] = field(default_factory=list)
-    probability: float = 0.0
-
-    @property
-    def text(self) -> str:
-        return self.facts.text
-
-    @property
-    def index(self) -> int:
-        return self.facts.index
-
-
-@dataclass
 class Draft:
     text: str
     cited: list[tuple[StoredPassage, list[str]]]
@@ -95,18 +81,6 @@ class Draft:
     fallback: str | None = None
     verification: dict[str, Any] | None = None
     support: list[StoredPassage] = field(default_factory=list)  # passages of answerable sentences, best first
-
-
-@dataclass
-class Context:
-    """What the answerer knows of the conversation."""
-
-    followup: bool = False
-    context_text: str = ""
-    previous_doc_ids: list[str] = field(default_factory=list)
-    previous_passages: list[str] = field(default_factory=list)
-    previous_question: str = ""
-    earlier_questions: list[str] = field(default_factory=list)  # the questions this one follows, newest first
 
 
 class Answerer(Protocol):
@@ -126,9 +100,6 @@ _ANAPHORA = {"esso", "essa", "essi", "esse", "lo", "la", "li", "le", "ne", "ques
 # A sentence that opens with a pronoun or "Il progetto…" needs the one before it to say what it is about.
 _PRONOUN_START = re.compile(r"^(esso|essa|essi|esse|tale|questo|questa|quest[oa]\s+\w+|il\s+(?:progetto|documento|"
                             r"programma)\b|l['’](?:iniziativa|intervento)\b)", re.I)
-_TYPE_WORDS = {w for w in content_stems("costo costa costato costare spesa budget importo finanziamento valore data "
-                                        "anno periodo durata numero inizia iniziato finisce terminato guida guidato "
-                                        "cost funding year date lead leads")}
 
 
 def is_followup(question: str, has_history: bool) -> bool:
@@ -141,7 +112,7 @@ def is_followup(question: str, has_history: bool) -> bool:
     tokens = words(question)
     if {m.group(0).lower() for m in tokens} & _ANAPHORA:
         return True
-    substantive = [s for s in content_stems(question) if s not in _TYPE_WORDS]
+    substantive = [s for s in content_stems(question) if s not in TYPE_WORDS]
     if len(substantive) <= 1:
         return True
     return not name_stems(question)
@@ -191,7 +162,10 @@ class ExtractiveAnswerer:
         # by the lexical model (the two models' features must not mix within one question).
         vectors = self.sentence_vectors and all(p.meta.get("sentence_vectors") for p in evidence)
         q, out = gather_candidates(question, query, evidence, context, vectors)
-        x = featurize(q, [c.facts for c in out], idf_function(self.store))
+        idf = idf_function(self.store)
+        if not context.followup:
+            require_topic(question, out, self.store)
+        x = featurize(q, [c.facts for c in out], idf)
         probs = self.model.probabilities(x) if vectors else self.lexical.probabilities(without_dense(x))
         for cand, p in zip(out, probs, strict=True):
             cand.probability = float(p)
@@ -201,16 +175,30 @@ class ExtractiveAnswerer:
     def compose(self, question: str, query: EncodedQuery, evidence: list[StoredPassage], context: Context,
                 on_token: Callable[[str], None] | None = None) -> Draft:
         q, cands = self.candidates(question, query, evidence, context)
-        if not cands or (not context.followup and not q.own_stems - _TYPE_WORDS):
+        if not cands or (not context.followup and not q.own_stems - TYPE_WORDS):
             return _abstain(question, context, 0.0)  # "Quanto è costato?" names nothing to look for
         supported = [c for c in cands if not c.missing]
         if not supported:
             return _abstain_unsupported(question, context, cands[0])
+        if q.english:
+            # Asked in another language the selector has only meaning to go on, and a heading ("Bando … 2026")
+            # matches any question about its document: answers come from sentences and fields.
+            supported = [c for c in supported if not is_heading_line(c.text) or ": " in c.text] or supported
+        if not context.followup and is_list_question(question):
+            items = list_items(cands, constraints_of(question))
+            if len(items) >= 2 and items[0].probability >= self.threshold:
+                return _write_list(items)
         # Asked for an amount, a date or a number: the answer must hold one, in a sentence nearly as likely.
         typed = [c for c in supported if holds_type(q, c.text, c.facts.context_bag)]
-        if not typed or typed[0].probability < self.typed_ratio * supported[0].probability:
+        # A field or table row of the best sentence's document whose label the question names ("Data Fine" for
+        # "quando è finito") answers it, if it holds what is asked for, even when the selector ranks it lower.
+        field = next((c for c in typed if c.passage.doc_id == supported[0].passage.doc_id
+                      and label_matches(q, c.text) and c.probability >= self.threshold), None)
+        if field is not None:
+            supported = [field] + [c for c in supported if c is not field and c in typed]
+        elif not typed or typed[0].probability < self.typed_ratio * supported[0].probability:
             return _abstain(question, context, round(supported[0].probability * self.typed_ratio, 4))
-        if typed[0] is not supported[0]:
+        elif typed[0] is not supported[0]:
             supported = typed  # the most likely sentence lacks the amount/date/number: answer from those holding one
         best = supported[0]
         confidence = round(best.probability, 4)
@@ -218,7 +206,7 @@ class ExtractiveAnswerer:
             return _abstain(question, context, confidence)
         chosen = [best]
         seen_stems = set(best.facts.bag)
-        for cand in supported[1:]:
+        for cand in supported[1:] if field is None else []:  # the field the question names is the answer
             if len(chosen) >= self.max_sentences or cand.probability < self.join_ratio * best.probability:
                 break
             stems_ = cand.facts.bag
@@ -240,61 +228,6 @@ def idf_function(store: Store):
         return math.log(1 + (n_docs - d + 0.5) / (d + 0.5))
 
     return idf
-
-
-def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredPassage],
-                      context: Context, sentence_vectors: bool = False) -> tuple[QuestionInfo, list[Candidate]]:
-    """Every sentence of the evidence with the facts its features need and the constraints it lacks. Sentence
-    vectors in a passage's payload are used only with `sentence_vectors` (the model must be trained the same way)."""
-    q = QuestionInfo.of(question, context.context_text if context.followup else "")
-    constraints = constraints_of(question)
-    if context.followup:
-        # "E chi ne è il capofila?" is still about the project, place and year asked before; a kind named by a
-        # later question ("E in Etiopia?") replaces an earlier one. Roles are what was asked, not what about.
-        kinds = {c.kind for c in constraints}
-        for earlier in context.earlier_questions:
-            inherited = [c for c in constraints_of(earlier) if c.kind not in kinds and c.kind != "role"]
-            constraints += inherited
-            kinds |= {c.kind for c in inherited}
-    qvec = np.asarray(query.selector_dense, dtype=np.float32)
-    out: list[Candidate] = []
-    seen: set[str] = set()
-    top_score = max((p.score for p in evidence), default=0.0)
-    by_position = {(p.doc_id, p.position): p for p in evidence}
-    for rank, passage in enumerate(evidence):
-        sentences = passage.meta.get("sentences") or split_sentences(passage.content)
-        vectors = unpack_vectors(passage.meta.get("sentence_vectors", "") if sentence_vectors else "")
-        sims = vectors @ qvec if len(vectors) == len(sentences) else np.zeros(len(sentences))
-        title_bag = set(content_stems(passage.meta.get("title", "") + " " + passage.meta.get("heading", "")))
-        bags = [set(content_stems(s)) for s in sentences]
-        # The fields of a project sheet ("Data Inizio: …", "Costo totale: …") describe one thing.
-        sheet = set().union(*[b for b, sent in zip(bags, sentences, strict=True) if LABEL.match(sent)])
-        # A passage continues the one before it ("Il progetto ha come capofila…" after the project's name).
-        before = by_position.get((passage.doc_id, passage.position - 1))
-        whole = passage_evidence(passage.content + ("\n" + before.content if before else ""), passage.meta) \
-            if constraints else None
-        for i, sent in enumerate(sentences):
-            if (len(sent.split()) < 3 and not LABEL.match(sent)) or sent in seen:
-                continue  # fragments, and the sentence shared by overlapping passages
-            seen.add(sent)
-            # What a sentence is about often sits in the two before it ("Esso assomma a …") or the title.
-            context_bag = bags[i] | title_bag | set().union(*bags[max(0, i - 2) : i])
-            if LABEL.match(sent):
-                context_bag |= sheet
-            lacking: list[Constraint] = []
-            if whole is not None:
-                window = Evidence.of(sentences[i - 1] if i > 0 else "", sent)
-                lacking = missing(constraints, whole, window)
-            facts = SentenceFacts(sent, bags[i], context_bag, float(sims[i]), i, len(sentences), rank,
-                                  1.0 - len(lacking) / len(constraints) if constraints else 1.0,
-                                  passage.score / top_score if top_score else 0.0,
-                                  bags[i + 1] if i + 1 < len(bags) else set(), title_bag)
-            out.append(Candidate(passage, facts, lacking))
-    if context.followup and context.previous_doc_ids and len(q.own_stems - _TYPE_WORDS) <= 1:
-        # "E quanto costa?" is about what was just answered, not about another project.
-        anchored = [c for c in out if c.passage.doc_id in context.previous_doc_ids]
-        out = anchored or out
-    return q, out
 
 
 def _write(chosen: list[Candidate], confidence: float) -> Draft:
@@ -327,6 +260,20 @@ def _write(chosen: list[Candidate], confidence: float) -> Draft:
         cited.setdefault(pid, (cand.passage, []))[1].append(text)
         parts.append(f"{_strip_bullet(text)} [{n}]")
     return Draft(" ".join(parts), list(cited.values()), confidence, False)
+
+
+def _write_list(items: list[Candidate]) -> Draft:
+    """One line per document: its title and the sentence that answers, with its citation."""
+    lines = []
+    cited = []
+    for n, cand in enumerate(items, 1):
+        title = cand.passage.meta.get("title") or cand.passage.doc_id
+        text = _strip_bullet(cand.text)
+        lines.append(f"- «{title}»: {text} [{n}]")
+        cited.append((cand.passage, [text]))
+    text = f"Ho trovato {len(items)} documenti:\n" + "\n".join(lines)
+    return Draft(text, cited, round(items[0].probability, 4), False,
+                 support=[c.passage for c in items])
 
 
 def _abstain(question: str, context: Context, confidence: float) -> Draft:
@@ -400,7 +347,9 @@ class AskService:
             query_text = f"{question} {last.resolved_query}"
         encoded = self.searcher.encode(query_text)
         t1 = time.perf_counter()
-        evidence = self.searcher.passages(encoded, limit=self.settings.answer_passages, filters=filters,
+        # A list question ("quali progetti…") gathers from several documents: it reads more passages.
+        limit = self.settings.answer_passages * (3 if not followup and is_list_question(question) else 1)
+        evidence = self.searcher.passages(encoded, limit=limit, filters=filters,
                                           sentence_vectors=True)
         t2 = time.perf_counter()
         draft = self.answerer.compose(question, encoded, evidence, context, on_token=on_token)

@@ -40,7 +40,8 @@ QUESTION_TYPES: dict[str, re.Pattern[str]] = {
     # a date or a number is asked for when the question opens with its cue ("Entro quando…", "Circa quanti…"),
     # not when "quando" joins two clauses ("Dove studiava Tesla quando…")
     "date": re.compile(_OPENING + r"(quando|in\s+che\s+anno|in\s+quale\s+anno|che\s+data|quale\s+data|when|"
-                       r"what\s+year|which\s+year)\b|\b(scadenza|data\s+di\s+(?:inizio|fine|scadenza))\b", re.I),
+                       r"what\s+year|which\s+year)\b|\b(scadenza|data\s+di\s+(?:inizio|fine|scadenza)|deadline|due\s+date|"
+                       r"start\s+date|end\s+date|date\s+limite)\b", re.I),
     "count": re.compile(_OPENING + r"(quant[ie]|how\s+many)\b|\bnumero\s+di\b", re.I),
     "who": re.compile(r"\b(chi|quale\s+(?:ente|comune|organizzazione|soggetto|associazione|ong|fondazione|"
                       r"agenzia|città|persona|partner)|who|whom)\b", re.I),
@@ -60,6 +61,27 @@ _EVIDENCE: dict[str, re.Pattern[str]] = {
 _LIST_HEAD = re.compile(r"^(?:e\s+)?(?:quali|which|what)\s+([^\W\d_]{3,})", re.I)
 # A "Label: value" line of a project sheet ("Costo totale: 182.500 euro").
 LABEL = re.compile(r"^([A-ZÀ-Ý][^:]{2,40}):\s+\S")
+# A table row as ingest writes it ("Formazione dei tecnici — Regione Lombardia: 12.000; Totale: 18.000.").
+ROW = re.compile(r"^([^—:]{2,60}) — [^:]{1,60}:\s")
+# Words of a label that name the kind of value, not which one ("Data Fine", "Numero di partecipanti").
+_GENERIC_LABEL = {stem(w) for w in ("data", "numero", "importo", "valore", "periodo", "della", "delle", "degli")}
+
+
+def field_label(text: str) -> str | None:
+    """The label of a field line or the row label of a table row, else None."""
+    m = ROW.match(text) or LABEL.match(text)
+    return m.group(1) if m else None
+
+
+def label_matches(q: QuestionInfo, text: str) -> bool:
+    """A field or table row whose label the question names ("Data Fine" for "quando è finito", "Totale" for
+    "quanto costa in totale")."""
+    label = field_label(text)
+    if not label:
+        return False
+    label_stems = {stem(m.group(0).lower()) for m in words(label) if len(m.group(0)) > 2} - _GENERIC_LABEL
+    terms = set(q.own_stems)  # not a follow-up's earlier question: "E quando è finito?" after "…iniziato?"
+    return bool(label_stems) and all(soft_in(t, terms) for t in label_stems)
 
 FEATURES = [
     "dense", "dense_gap", "lex", "lex_gap", "lex_ctx", "novel", "new_names", "length", "position", "first",
@@ -209,17 +231,12 @@ def featurize(q: QuestionInfo, cands: list[SentenceFacts], idf) -> np.ndarray:
         no_match = 0.0
         if q.qtype:
             if q.qtype in _EVIDENCE:
-                hit = holds_type(q, c.text)
+                hit = holds_type(q, c.text, c.context_bag)
             else:  # who / where: a name the question does not already hold
                 hit = new_names > 0
             typed[q.qtype] = float(hit)
             no_match = float(not hit)
-        label = LABEL.match(c.text)
-        label_match = 0.0
-        if label:
-            label_stems = set(content_stems(label.group(1)))
-            if label_stems and all(soft_in(t, set(q.terms)) for t in label_stems):
-                label_match = 1.0
+        label_match = float(label_matches(q, c.text))
         rows.append([
             c.dense, c.dense - max_dense, lx, lx - max_lex, lc, novel, min(new_names, 4) / 4,
             math.log1p(len(toks)) / 4, c.index / max(c.n_sentences - 1, 1), float(c.index == 0),
@@ -236,6 +253,8 @@ def featurize(q: QuestionInfo, cands: list[SentenceFacts], idf) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
+_EURO_STEMS = {stem("euro"), stem("eur"), stem("€")}
+_FORMATTED_AMOUNT = re.compile(r"\b\d{1,3}(?:\.\d{3})+(?:,\d+)?\b")
 _COUNTED = re.compile(r"\b(?:quant[ie]|how\s+many)\s+([^\W\d_]{3,})", re.I)
 _AMOUNT_AFTER = re.compile(r"^\s*(?:euro|eur\b|€|dollari|\$|%|per\s*cento)", re.I)
 
@@ -251,6 +270,8 @@ def holds_type(q: QuestionInfo, sentence: str, context: set[str] | None = None) 
     if q.qtype not in _EVIDENCE:
         return True
     text = _without_question_numbers(sentence, q)
+    if q.qtype == "money" and _EURO_STEMS & context and _FORMATTED_AMOUNT.search(text):
+        return True  # a table under "Piano finanziario (euro)": the cells carry no currency of their own
     if q.qtype != "count":
         return bool(_EVIDENCE[q.qtype].search(text))
     if not any(not _AMOUNT_AFTER.match(text[m.end():]) for m in _EVIDENCE["count"].finditer(text)):
