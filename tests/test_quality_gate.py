@@ -46,3 +46,15 @@ def test_eval_over_unseen_documents_meets_thresholds_on_its_test_split(tmp_path)
     assert results["answers"]["chosen_on"] == "dev"
     report = (tmp_path / "reports" / "unseen.md").read_text(encoding="utf-8")
     assert "| metric | dev | test |" in report
+
+
+def test_unseen_questions_typed_as_in_a_chat_meet_thresholds_on_the_test_split(tmp_path):
+    """The same unseen questions lowercased, without accents, with 'x' for 'per', greetings and one dropped
+    letter (eval/chat_form.py, seeded): answers must hold as officers really type."""
+    unseen = ROOT / "eval" / "unseen"
+    settings = make_settings(tmp_path / "data")
+    results = run_corpus(unseen / "docs", unseen / "questions.jsonl", settings, tmp_path / "reports", "pytest gate",
+                         name="unseen", choose_on="dev", chat="typos")
+    thresholds = json.loads((unseen / "thresholds-chat.json").read_text(encoding="utf-8"))
+    assert check_gate(results, thresholds) == [], gate_values(results)
+    assert (tmp_path / "reports" / "unseen-chat-typos.md").exists()

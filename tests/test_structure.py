@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from assistant.answering import AskService
+from assistant.fuzzy import OneEdit, within_one
+from assistant.respell import respell
 from assistant.text import split_sentences
 from ingest.cleaning import clean_text
 from ingest.loading import load_file, unwrap_lines
@@ -74,6 +76,18 @@ def test_a_parenthesis_after_a_full_stop_stays_with_its_sentence():
         "Approvato il programma 2025-2027. (DGR n. 245/2025).", "Il bando apre a maggio."]
 
 
+def test_one_slip_finds_the_word_and_respell_uses_the_passages_words():
+    assert within_one("sndaco", "sindaco") and within_one("tirocnii", "tirocini") and not within_one("alba", "bra")
+    index = OneEdit(["sindaco", "liguria", "lebanon"])
+    assert index.match("sndaco") == "sindaco" and index.match("ligria") == "liguria" and index.match("bra") is None
+    passages = ["Sono disponibili 6 tirocini in Perù.", "La maternità di Djougou è costata 95.000 euro."]
+    assert respell("quanti tiroini x la maternita di djougou", passages) == \
+        "quanti tirocini per la maternità di djougou"
+    # a word the passages hold, or a frequent word, is left as typed; so is a slip two words are as close to
+    assert respell("quanti tirocini", passages) == "quanti tirocini"
+    assert respell("chi guida", ["Il Comune guida."]) == "chi guida"
+
+
 @pytest.fixture(scope="module")
 def structured_store(tmp_path_factory):
     """The unseen documents (tables, fields, a newsletter, a PDF with broken lines) plus a list after a colon."""
@@ -108,6 +122,8 @@ def structured_store(tmp_path_factory):
     ("What is the deadline of the Tuscany health cooperation call?", "30 aprile 2026", "u14_"),  # English
     ("ciao, quanto costa in totale il progetto acqua e competenze a koudougou", "80.000", "u13_"),
     ("quando e finito il progetto di educazione ambientale a durazo", "30/09/2012", "u17_"),  # a typo
+    ("quanto e costata la maternita costruita a djougou x il comne di bra", "95.000 euro", "u08_"),  # two slips
+    ("ciao, quanti tiroini sono disponibili in peru con il bando giovani in cooperazione", "6 in Perù", "u06_"),
 ])
 def test_structured_content_answers(structured_store, question, fact, doc):
     ans = AskService(structured_store, structured_store.settings).ask(question)
@@ -122,6 +138,9 @@ def test_structured_content_answers(structured_store, question, fact, doc):
     ("ciao, quanto mette il comune di brescia x la formazione dei tecnici a koudougou", {"organisation"}),
     ("How much does the Municipality of Brescia give for technician training in Koudougou?", {"place", "name"}),
     ("Con quale città ha firmato il gemellaggio il Comune di Livorno?", {"organisation", "topic"}),
+    ("ciao, chi e il sndaco di scutari", {"role"}),  # a slip in the role, a name only its document has
+    ("quando e finito il progetto di educazione ambientale a valona", {"name"}),  # a place no gazetteer holds
+    ("qual e il rimborso mensile del bando giovani in cooperazione della regione ligria", {"organisation"}),
 ])
 def test_near_misses_on_structured_content_abstain(structured_store, question, kinds):
     ans = AskService(structured_store, structured_store.settings).ask(question)

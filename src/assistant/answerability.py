@@ -17,7 +17,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .fuzzy import OneEdit
+from .fuzzy import OneEdit, within_one
 from .text import is_stop, stem, strip_accents, words
 
 _YEAR = re.compile(r"^(1[5-9]\d\d|20\d\d)$")
@@ -106,8 +106,11 @@ def slip_of(index: OneEdit, tok: str) -> str | None:
 
 
 def near_common(tok: str) -> bool:
-    """A frequent word, or one slip from one ("qundo"), or a verb form ("candidarmi"): not a name."""
-    return tok in common_words() or bool(VERB_FORM.search(tok)) or bool(slips()[3].matches(tok))
+    """A frequent word, one with a letter dropped ("qundo"), or a verb form ("candidarmi"): not a name. (Not any
+    slip: "mostar" is a city, not "mostra" mistyped.)"""
+    if tok in common_words() or VERB_FORM.search(tok):
+        return True
+    return any(len(w) == len(tok) + 1 for w in slips()[3].index.get(tok, ()))
 
 
 @lru_cache(maxsize=1)
@@ -366,7 +369,7 @@ class Evidence:
             if t != seq[0] or tuple(self.tokens[i : i + n - 1]) != seq[:-1] or i + n > len(self.tokens):
                 continue
             found = self.tokens[i + n - 1]
-            if found == last or (fuzzy_last and len(last) >= 6 and _variant(found, last)):
+            if found == last or (fuzzy_last and len(last) >= 5 and (within_one(found, last) or _variant(found, last))):
                 return True
         return False
 

@@ -23,6 +23,7 @@ from .candidates import TYPE_WORDS, Candidate, Context, gather_candidates, requi
 from .config import Settings
 from .conversation import ConversationStore, Turn
 from .listing import is_list_question, list_items
+from .respell import respell
 from .retrieval import EncodedQuery, Searcher
 from .selector import (LEXICAL_MODEL_FILE, QuestionInfo, SelectorModel, featurize, holds_type, label_matches,
                        load_model, name_stems, without_dense)
@@ -145,8 +146,9 @@ class ExtractiveAnswerer:
 
     def __init__(self, store: Store, threshold: float = 0.05, max_sentences: int = 3,
                  join_ratio: float = 0.4, typed_ratio: float = 0.5, model: SelectorModel | None = None,
-                 sentence_vectors: bool = False) -> None:
+                 sentence_vectors: bool = False, max_words: int = 0) -> None:
         self.store = store
+        self.max_words = max_words
         self.sentence_vectors = sentence_vectors
         self.threshold = threshold
         self.typed_ratio = typed_ratio
@@ -206,12 +208,16 @@ class ExtractiveAnswerer:
             return _abstain(question, context, confidence)
         chosen = [best]
         seen_stems = set(best.facts.bag)
+        length = len(best.text.split())
         for cand in supported[1:] if field is None else []:  # the field the question names is the answer
             if len(chosen) >= self.max_sentences or cand.probability < self.join_ratio * best.probability:
                 break
             stems_ = cand.facts.bag
             if not stems_ or len(stems_ - seen_stems) / len(stems_) < 0.5:
                 continue  # mostly repeats what is already said (passages overlap by a sentence)
+            if self.max_words and length + len(cand.text.split()) > self.max_words:
+                continue  # a shorter one further down may still fit
+            length += len(cand.text.split())
             chosen.append(cand)
             seen_stems |= stems_
         draft = _write(chosen, confidence)
@@ -351,8 +357,14 @@ class AskService:
         limit = self.settings.answer_passages * (3 if not followup and is_list_question(question) else 1)
         evidence = self.searcher.passages(encoded, limit=limit, filters=filters,
                                           sentence_vectors=True)
+        # Typed in a hurry ("tiroini", "maternita", "x"): read with the passages' own words, and find again.
+        asked = respell(question, (p.content for p in evidence))
+        if asked != question:
+            query_text = query_text.replace(question, asked, 1)
+            encoded = self.searcher.encode(query_text)
+            evidence = self.searcher.passages(encoded, limit=limit, filters=filters, sentence_vectors=True)
         t2 = time.perf_counter()
-        draft = self.answerer.compose(question, encoded, evidence, context, on_token=on_token)
+        draft = self.answerer.compose(asked, encoded, evidence, context, on_token=on_token)
         t3 = time.perf_counter()
         citations = [
             Citation(n=i, doc_id=p.doc_id, title=p.meta.get("title", ""), organisation=p.meta.get("organisation", ""),
@@ -361,7 +373,7 @@ class AskService:
             for i, (p, quotes) in enumerate(draft.cited, 1)
         ]
         answer_id = uuid.uuid4().hex
-        self.conversations.append(conv.id, Turn(question, query_text, draft.text, [c.doc_id for c in citations],
+        self.conversations.append(conv.id, Turn(asked, query_text, draft.text, [c.doc_id for c in citations],
                                                 [c.passage_id for c in citations], answer_id))
         return Answer(
             question=question, answer=draft.text, citations=citations, abstained=draft.abstained,
@@ -377,7 +389,8 @@ def default_answerer(store: Store, settings: Settings, threshold: float | None =
     """The extractive answerer, wrapped by the language-model one when `llm_url` is set."""
     extractive = ExtractiveAnswerer(store, settings.abstain_threshold if threshold is None else threshold,
                                     settings.max_answer_sentences, settings.answer_join_ratio,
-                                    settings.answer_typed_ratio, sentence_vectors=settings.sentence_vectors != "off")
+                                    settings.answer_typed_ratio, sentence_vectors=settings.sentence_vectors != "off",
+                                    max_words=settings.answer_max_words)
     if not settings.llm_url:
         return extractive
     from .generation import build_llm_answerer

@@ -14,7 +14,7 @@ from .embedding import unpack_vectors
 from .retrieval import EncodedQuery
 from .selector import QuestionInfo, SentenceFacts, field_label
 from .store import Store, StoredPassage
-from .text import content_stems, section_heads, split_sentences, strip_accents, words
+from .text import content_stems, section_heads, split_sentences, stem, strip_accents, words
 
 _CURRENCY = set(content_stems("euro eur"))
 TYPE_WORDS = {w for w in content_stems("costo costa costato costare spesa budget importo finanziamento valore data "
@@ -87,15 +87,16 @@ def require_topic(question: str, cands: list[Candidate], store: Store) -> None:
     topic = topic_word(question, store)
     if topic is None:
         return
-    word, term = topic
-    term = strip_accents(term)
+    word = topic[0]
+    token = norm(word)
+    term = stem(token)  # stemmed as the evidence is: without accents ("bafatá" and "Bafatá" alike)
     for cand in cands:
         if cand.item is None or cand.missing:
             continue
         # in a passage of several items (a newsletter's news) the item must hold it; else the passage
         where = cand.item if cand.sections > 1 else cand.whole
-        if where is not None and not _has_prefix(term, where.stems):
-            cand.missing.append(Constraint("topic", word, [(term,)]))
+        if where is not None and token not in where.token_set and not _has_prefix(term, where.stems):
+            cand.missing.append(Constraint("topic", word, [(token,)]))
 
 
 def _has_prefix(term: str, stems: set[str]) -> bool:
