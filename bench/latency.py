@@ -146,7 +146,8 @@ def main() -> int:
         rows += bench_corpus(squad_q, args.requests, env, "squad-it-dev (1,020 passages)")
 
     header = "| corpus | endpoint | clients | requests | errors | p50 ms | p95 ms | req/s |"
-    lines = ["# Latency benchmark", "", f"Command: `.venv/bin/python bench/latency.py --requests {args.requests}`  ",
+    lines = ["# Latency benchmark", "", f"Command: `.venv/bin/python bench/latency.py --requests {args.requests}"
+             f"{' --skip-squad' if args.skip_squad else ''}`  ",
              f"Date: {time.strftime('%Y-%m-%d %H:%M')}, machine: {os.cpu_count()} cores", "",
              "Targets at 1 client: search p50 ≤ 50 ms, ask p50 ≤ 100 ms; no errors at 16 clients.",
              "The API runs in its own process; each client is a thread holding one keep-alive connection;",
