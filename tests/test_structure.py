@@ -137,6 +137,7 @@ def test_structured_content_answers(structured_store, question, fact, doc):
     ("quante ambulanze ha donato il comune di siena a tiro", {"organisation", "topic"}),
     ("ciao, quanto mette il comune di brescia x la formazione dei tecnici a koudougou", {"organisation"}),
     ("How much does the Municipality of Brescia give for technician training in Koudougou?", {"place", "name"}),
+    ("Combien la Commune de Brescia donne-t-elle pour la formation à Koudougou?", {"place", "name"}),
     ("Con quale città ha firmato il gemellaggio il Comune di Livorno?", {"organisation", "topic"}),
     ("ciao, chi e il sndaco di scutari", {"role"}),  # a slip in the role, a name only its document has
     ("quando e finito il progetto di educazione ambientale a valona", {"name"}),  # a place no gazetteer holds
@@ -146,6 +147,14 @@ def test_near_misses_on_structured_content_abstain(structured_store, question, k
     ans = AskService(structured_store, structured_store.settings).ask(question)
     assert ans.abstained and not ans.citations, ans.answer
     assert ans.unsupported["constraint"]["kind"] in kinds
+
+
+def test_a_french_question_is_answered_right_or_not_at_all(structured_store):
+    svc = AskService(structured_store, structured_store.settings)
+    for question, fact in {"Quelle est la date limite du bando de coopération sanitaire de la Région Toscane?":
+                           "30 aprile 2026", "Combien coûte au total le projet à Koudougou?": "80.000"}.items():
+        ans = svc.ask(question)
+        assert ans.abstained or (fact in ans.answer and ans.citations), ans.answer
 
 
 def test_a_list_question_gathers_one_cited_line_per_document(structured_store):

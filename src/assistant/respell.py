@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from .answerability import common_words, norm, slips, vocab
 from .fuzzy import MIN_LENGTH, OneEdit
-from .text import strip_accents, words
+from .text import looks_french, strip_accents, words
 
 _CHAT_PER = re.compile(r"(?<=\s)x(?=\s)", re.I)  # "progetti x i giovani": chat shorthand for "per"
 
@@ -18,6 +18,8 @@ def respell(question: str, texts: Iterable[str]) -> str:
     """`question` with each word that none of `texts` holds, and that is no frequent word, replaced by the one
     word of `texts` a slip away (the most frequent there, if several are), else by the one frequent word it is
     with a letter dropped."""
+    if looks_french(question):
+        return question  # its words are not Italian ones mistyped ("projet", "elle")
     question = _CHAT_PER.sub("per", question)
     spans = [(m.start(), m.end(), m.group(0)) for m in words(question)]
     common = common_words()

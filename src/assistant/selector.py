@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .text import content_stems, looks_english, stem, words
+from .text import content_stems, looks_english, looks_french, stem, words
 
 MODEL_FILE = "selector.json"
 # The same features without the sentence vectors' ones (zeroed): for evidence whose sentences have no vectors yet.
@@ -125,7 +125,7 @@ class QuestionInfo:
 
     @classmethod
     def of(cls, question: str, context_text: str = "") -> QuestionInfo:
-        english = looks_english(question)
+        english = looks_english(question) or looks_french(question)  # read by meaning: its words are not Italian
         own = content_stems(question)
         names = name_stems(question)
         terms = {t: 1.0 for t in (names if english else own)}

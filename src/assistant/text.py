@@ -135,9 +135,19 @@ _EN_WORDS = frozenset("the of and to in is was what who which when where how doe
                       "that it its by on at an be has have much many long".split())
 
 
+# French words an Italian question does not use ("la", "le", "qui", "un" are Italian too).
+_FR_WORDS = frozenset("les des du de en qui est quel quelle quels quelles quand combien pour dans avec sont où projet projets "
+                      "une qu ce cette ces aux au leur".split())
+
+
 def looks_english(text: str) -> bool:
     tokens = [m.group(0).lower() for m in words(text)]
     return len(tokens) >= 3 and sum(t in _EN_WORDS for t in tokens) / len(tokens) >= 0.3
+
+
+def looks_french(text: str) -> bool:
+    tokens = [m.group(0).lower() for m in words(text)]
+    return len(tokens) >= 3 and sum(t in _FR_WORDS for t in tokens) / len(tokens) >= 0.3
 
 
 @lru_cache(maxsize=256)
