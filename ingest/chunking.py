@@ -6,14 +6,12 @@ fails offline; pysbd is rule-based and ships its Italian rules.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from haystack import Document, component
 
-from assistant.text import is_heading_line, split_sentences
+from assistant.text import MD_HEADING, is_heading_line, split_sentences
 
-_MD_HEAD = re.compile(r"^#{1,6}\s+(.*)$")
 
 
 @dataclass
@@ -33,7 +31,7 @@ def _sentences(text: str) -> list[_Sentence]:
         line = line.strip()
         if not line:
             continue
-        md = _MD_HEAD.match(line)
+        md = MD_HEADING.match(line)
         if md:
             line = md.group(1).strip()
         # "Destinatari:" followed by its value: the value is data, not a heading.

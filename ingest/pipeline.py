@@ -18,7 +18,7 @@ from assistant.config import Settings
 from assistant.embedding import DenseDocumentEmbedder, E5SentenceEmbedder
 from assistant.sparse import BM25DocumentEncoder
 from assistant.store import DocumentRecord, Store, norm_key
-from assistant.text import is_heading_line
+from assistant.text import is_heading_line, is_section_heading
 
 from .chunking import SentenceChunker
 from .cleaning import ItalianWebCleaner, clean_text
@@ -161,7 +161,7 @@ def lead_of(text: str) -> str:
     kept: list[str] = []
     heads = 0
     for line in text.split("\n"):
-        if is_heading_line(line) and ": " not in line:
+        if is_section_heading(line):
             heads += 1
             if heads > 1 and kept and not is_heading_line(kept[-1]):
                 break

@@ -110,7 +110,7 @@ def near_common(tok: str) -> bool:
     slip: "mostar" is a city, not "mostra" mistyped.)"""
     if tok in common_words() or VERB_FORM.search(tok):
         return True
-    return any(len(w) == len(tok) + 1 for w in slips()[3].index.get(tok, ()))
+    return bool(slips()[3].restored(tok))
 
 
 @lru_cache(maxsize=1)

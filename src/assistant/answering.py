@@ -28,7 +28,7 @@ from .retrieval import EncodedQuery, Searcher
 from .selector import (LEXICAL_MODEL_FILE, QuestionInfo, SelectorModel, featurize, holds_type, label_matches,
                        load_model, name_stems, without_dense)
 from .store import Filters, Store, StoredPassage
-from .text import content_stems, is_heading_line, split_sentences, words
+from .text import content_stems, is_section_heading, split_sentences, words
 
 __all__ = ["ABSTAIN_TEMPLATE", "Answer", "Answerer", "AskService", "Candidate", "Citation", "Context", "Draft",
            "ExtractiveAnswerer", "build_service", "default_answerer", "gather_candidates", "idf_function"]
@@ -185,7 +185,7 @@ class ExtractiveAnswerer:
         if q.english:
             # Asked in another language the selector has only meaning to go on, and a heading ("Bando … 2026")
             # matches any question about its document: answers come from sentences and fields.
-            supported = [c for c in supported if not is_heading_line(c.text) or ": " in c.text] or supported
+            supported = [c for c in supported if not is_section_heading(c.text)] or supported
         if not context.followup and is_list_question(question):
             items = list_items(cands, constraints_of(question))
             if len(items) >= 2 and items[0].probability >= self.threshold:
@@ -197,7 +197,8 @@ class ExtractiveAnswerer:
         field = next((c for c in typed if c.passage.doc_id == supported[0].passage.doc_id
                       and label_matches(q, c.text) and c.probability >= self.threshold), None)
         if field is not None:
-            supported = [field] + [c for c in supported if c is not field and c in typed]
+            holding = {id(c) for c in typed}
+            supported = [field] + [c for c in supported if c is not field and id(c) in holding]
         elif not typed or typed[0].probability < self.typed_ratio * supported[0].probability:
             return _abstain(question, context, round(supported[0].probability * self.typed_ratio, 4))
         elif typed[0] is not supported[0]:

@@ -12,11 +12,10 @@ from .answerability import (VERB_FORM, Constraint, Evidence, common_words, const
                             passage_evidence)
 from .embedding import unpack_vectors
 from .retrieval import EncodedQuery
-from .selector import QuestionInfo, SentenceFacts, field_label
+from .selector import CURRENCY_STEMS, QuestionInfo, SentenceFacts, field_label
 from .store import Store, StoredPassage
 from .text import content_stems, section_heads, split_sentences, stem, strip_accents, words
 
-_CURRENCY = set(content_stems("euro eur"))
 TYPE_WORDS = {w for w in content_stems("costo costa costato costare spesa budget importo finanziamento valore data "
                                        "anno periodo durata numero inizia iniziato finisce terminato guida guidato "
                                        "cost funding year date lead leads")}
@@ -56,13 +55,13 @@ class Context:
 TOPIC_MAX_SHARE = 0.2  # a topic word is in at most this share of passages (0.05 and 0.2 tried on the dev split)
 
 
-def topic_word(question: str, store: Store) -> tuple[str, str] | None:
+def topic_word(question: str, store: Store, constraints: list[Constraint]) -> tuple[str, str] | None:
     """(word, stem) of the question's rarest word that the documents hold and that is not one of its
     constraints, a frequent word of the language or a verb form; None when there is no such word."""
     n_docs, df = store.term_stats()
     if not n_docs:
         return None
-    named = {t for c in constraints_of(question) for seq in c.sequences for t in seq}
+    named = {t for c in constraints for seq in c.sequences for t in seq}
     common = common_words()  # "tempo", "posso", "progetto": how a question asks, not what about
     best: tuple[int, str, str] | None = None
     for m in words(question):
@@ -87,9 +86,10 @@ def require_topic(question: str, cands: list[Candidate], store: Store) -> None:
     of a question that names an institution: the near miss it catches is "the right Comune, another subject";
     elsewhere a question often says its subject in other words than the passage (squad-it-dev: 2 points of
     answers lost when every question is checked)."""
-    if not any(c.kind == "organisation" for c in constraints_of(question)):
+    constraints = constraints_of(question)
+    if not any(c.kind == "organisation" for c in constraints):
         return
-    topic = topic_word(question, store)
+    topic = topic_word(question, store, constraints)
     if topic is None:
         return
     word = topic[0]
@@ -137,7 +137,7 @@ def gather_candidates(question: str, query: EncodedQuery, evidence: list[StoredP
         bags = [set(content_stems(s)) for s in sentences]
         # The fields of a project sheet ("Data Inizio: …", "Costo totale: …") describe one thing.
         sheet = set().union(*[b for b, sent in zip(bags, sentences, strict=True) if field_label(sent)])
-        currency = _CURRENCY & set().union(*bags)
+        currency = CURRENCY_STEMS & set().union(*bags)
         # A passage continues the one before it ("Il progetto ha come capofila…" after the project's name).
         before = by_position.get((passage.doc_id, passage.position - 1))
         whole = passage_evidence(passage.content + ("\n" + before.content if before else ""), passage.meta) \

@@ -54,6 +54,10 @@ class OneEdit:
             found |= self.index.get(key, set())
         return {w for w in found if within_one(token, w)}
 
+    def restored(self, token: str) -> set[str]:
+        """The vocabulary words that are `token` with one letter put back ("qundo" → "quando")."""
+        return {w for w in self.index.get(token, ()) if len(w) == len(token) + 1}
+
     def match(self, token: str) -> str | None:
         """The one word within one slip of `token`, or None when there is none or the slip is ambiguous."""
         found = self.matches(token)

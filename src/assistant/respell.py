@@ -35,12 +35,12 @@ def respell(question: str, texts: Iterable[str]) -> str:
     if not suspects:
         return question
     index = OneEdit(w for w in counts if len(w) >= MIN_LENGTH)
-    dropped = slips()[3].index  # frequent words by each of their one-letter deletions
+    frequent = slips()[3]
     out = question
     for a, b, word in reversed(suspects):
         found = index.matches(word.lower())
         if not found:  # else a frequent word with a letter dropped ("qunto", "numeo"), when only one fits
-            found = {w for w in dropped.get(strip_accents(word.lower()), ()) if len(w) == len(word) + 1}
+            found = frequent.restored(strip_accents(word.lower()))
             if len(found) != 1:
                 continue
         ranked = sorted(found, key=lambda w: -counts[w])

@@ -253,7 +253,7 @@ def featurize(q: QuestionInfo, cands: list[SentenceFacts], idf) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-_EURO_STEMS = {stem("euro"), stem("eur"), stem("€")}
+CURRENCY_STEMS = {stem("euro"), stem("eur"), stem("€")}
 _FORMATTED_AMOUNT = re.compile(r"\b\d{1,3}(?:\.\d{3})+(?:,\d+)?\b")
 _COUNTED = re.compile(r"\b(?:quant[ie]|how\s+many)\s+([^\W\d_]{3,})", re.I)
 _AMOUNT_AFTER = re.compile(r"^\s*(?:euro|eur\b|€|dollari|\$|%|per\s*cento)", re.I)
@@ -270,7 +270,7 @@ def holds_type(q: QuestionInfo, sentence: str, context: set[str] | None = None) 
     if q.qtype not in _EVIDENCE:
         return True
     text = _without_question_numbers(sentence, q)
-    if q.qtype == "money" and _EURO_STEMS & context and _FORMATTED_AMOUNT.search(text):
+    if q.qtype == "money" and CURRENCY_STEMS & context and _FORMATTED_AMOUNT.search(text):
         return True  # a table under "Piano finanziario (euro)": the cells carry no currency of their own
     if q.qtype != "count":
         return bool(_EVIDENCE[q.qtype].search(text))

@@ -220,19 +220,24 @@ def snippet(text: str, query: str, width: int = 300, open_tag: str = "<mark>", c
     return ("…" if start > 0 else "") + body + ("…" if end < len(flat) else "")
 
 
-_MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
 
 
 def is_heading_line(line: str) -> bool:
     """A short line in capitals, a markdown heading, or a short title-like line without final punctuation."""
     stripped = line.strip()
-    if not stripped or _MD_HEADING.match(stripped):
+    if not stripped or MD_HEADING.match(stripped):
         return bool(stripped)
     words = stripped.split()
     letters = [c for c in stripped if c.isalpha()]
     if letters and len(words) <= 14 and sum(c.isupper() for c in letters) / len(letters) > 0.8 and len(letters) > 3:
         return True
     return len(words) <= 8 and stripped[-1] not in ".,;:!?\"”)" and stripped[0].isupper() and len(letters) > 3
+
+
+def is_section_heading(line: str) -> bool:
+    """A heading that opens a section: not a field ("Data Fine: 30/09/2012"), however short."""
+    return is_heading_line(line) and ": " not in line
 
 
 def section_heads(sentences: list[str], text: str) -> list[int]:
@@ -243,7 +248,7 @@ def section_heads(sentences: list[str], text: str) -> list[int]:
     out: list[int] = []
     head = -1
     for i, sentence in enumerate(sentences):
-        if sentence.strip() in lines and is_heading_line(sentence) and ": " not in sentence:
+        if sentence.strip() in lines and is_section_heading(sentence):
             head = i
         out.append(head)
     return out
