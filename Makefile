@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install install-st ingest serve bot eval eval-unseen eval-squad train-selector bench clean
+.PHONY: run test test-fast install install-st ingest serve bot eval eval-unseen eval-squad train-selector bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,13 +48,19 @@ run: ingest
 # (qdrant-client's local mode stands in for a server: same client API).
 SERVER_TESTS := tests/test_ingest.py tests/test_search.py tests/test_answers.py tests/test_answerability.py \
 	tests/test_api.py tests/test_hardening.py
-# First the package as others run it: the wheel tools/build_wheel.sh builds (as the Dockerfile does), installed
+# First the import layers (pyproject.toml's [tool.importlinter]), then the package as others run it: the wheel tools/build_wheel.sh builds (as the Dockerfile does), installed
 # into a fresh venv, ingesting corpus/ from an empty folder and answering over HTTP (tools/check_wheel.py).
 test: install install-st
+	$(BIN)/lint-imports
 	$(PYTHON) tools/check_wheel.py
 	$(BIN)/python -m pytest -q -rs
 	COOP_TEST_ENGINE=server $(BIN)/python -m pytest -q $(SERVER_TESTS)
 	$(ST_VENV)/bin/python -m pytest -q tests/test_st_backend.py
+
+# For development: the unit tests only (seconds); `make test` runs everything.
+test-fast: install
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -m unit
 
 eval: install
 	$(BIN)/assistant eval --corpus corpus --questions eval/questions.jsonl

@@ -104,8 +104,8 @@ def bench_corpus(queries: list[str], n: int, env: dict[str, str], label: str) ->
 def index_squad() -> dict[str, str]:
     """The squad-it-dev store of `assistant eval --dataset` (the product's Ingestor, each passage one document,
     idempotent), so the benchmark and the evaluation share one index; returns the API's environment for it."""
-    from assistant.config import Settings
-    from eval.runner import open_dataset_store
+    from assistant.core.config import Settings
+    from eval.stores import open_dataset_store
 
     store, _ = open_dataset_store(SQUAD, Settings(data_dir=ROOT / "data"))
     try:

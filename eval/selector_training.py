@@ -16,23 +16,21 @@ from typing import Any
 
 import numpy as np
 
-from assistant.answering import Context, gather_candidates, idf_function
-from assistant.config import Settings
-from assistant.retrieval import Searcher, encode_query
-from assistant.selector import DENSE_FEATURES, FEATURES, LEXICAL_MODEL_FILE, fit_logistic, featurize, without_dense
+from assistant.answers.candidates import Context, gather_candidates
+from assistant.answers.extractive import idf_function
+from assistant.answers.selector import (
+    DENSE_FEATURES,
+    FEATURES,
+    LEXICAL_MODEL_FILE,
+    featurize,
+    fit_logistic,
+    without_dense,
+)
+from assistant.core.config import Settings
+from assistant.search.retrieval import Searcher, encode_query
 
-from .metrics import spans_in
-
-
-def article_split(passages: list[dict[str, Any]]) -> dict[str, str]:
-    """passage id → "train" or "heldout": alternate article titles in sorted order."""
-    titles = sorted({p.get("title", "") for p in passages})
-    half = {t: ("train" if i % 2 == 0 else "heldout") for i, t in enumerate(titles)}
-    return {p["id"]: half[p.get("title", "")] for p in passages}
-
-
-def holds_answer(text: str, answers: list[str]) -> bool:
-    return bool(spans_in(text, [a for a in answers if a.strip()]))
+from .metrics import holds_answer
+from .stores import article_split, load_jsonl, open_corpus_store, open_dataset_store
 
 
 @dataclass
@@ -73,7 +71,6 @@ def build_examples(store, settings: Settings, items: list[Item], progress: bool 
 def domain_items(path: Path, split: str | None) -> list[Item]:
     """Our own evaluation questions (their key facts as answers), answerable, of one split; a follow-up
     carries its previous question as context."""
-    from .runner import load_jsonl
 
     questions = load_jsonl(path)
     text = {q["id"]: q["question"] for q in questions}
@@ -96,7 +93,6 @@ def train(dataset: Path, settings: Settings, out: Path, command: str, domain_wei
     """Fit on the train half of the data set plus our dev questions (corpus/ and the unseen set's dev split,
     weighted `domain_weight` each: they hold what SQuAD lacks, such as project-sheet fields); score the
     held-out half."""
-    from .runner import load_jsonl, open_corpus_store, open_dataset_store
 
     root = Path(__file__).resolve().parent
     split = article_split(load_jsonl(dataset / "corpus.jsonl"))

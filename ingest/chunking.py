@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from haystack import Document, component
 
-from assistant.text import MD_HEADING, is_heading_line, split_sentences
-
+from assistant.core.text import MD_HEADING, is_heading_line, split_sentences
 
 
 @dataclass

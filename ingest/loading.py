@@ -10,8 +10,8 @@ from pathlib import Path
 from haystack import Document
 from haystack.dataclasses import ByteStream
 
-from assistant.deadline import TimeUp
-from assistant.text import CONTROL_CHARS
+from assistant.core.deadline import TimeUp
+from assistant.core.text import CONTROL_CHARS
 
 from .pdf import TextLimit
 from .structure import html_fields
@@ -196,12 +196,7 @@ class _Capture(logging.Handler):
 
 def _converter(kind: str, limits: Limits | None = None):
     # Imported on first use: converters pull in trafilatura, pypdf and docx, which an unchanged re-run never needs.
-    from haystack.components.converters import (
-        DOCXToDocument,
-        HTMLToDocument,
-        MarkdownToDocument,
-        TextFileToDocument,
-    )
+    from haystack.components.converters import DOCXToDocument, HTMLToDocument, MarkdownToDocument, TextFileToDocument
 
     from .pdf import PagedPDFToDocument
 

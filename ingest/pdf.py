@@ -12,7 +12,7 @@ from io import BytesIO
 from haystack import Document, component
 from haystack.dataclasses import ByteStream
 
-from assistant import deadline
+from assistant.core import deadline
 
 
 class TextLimit(ValueError):

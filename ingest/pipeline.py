@@ -14,11 +14,13 @@ from typing import Any, Callable
 
 from haystack import Document, Pipeline
 
-from assistant.config import Settings
-from assistant.embedding import DenseDocumentEmbedder, E5SentenceEmbedder
-from assistant.sparse import BM25DocumentEncoder
-from assistant.store import DocumentRecord, Store, norm_key
-from assistant.text import is_heading_line, is_section_heading
+from assistant.core.config import Settings
+from assistant.core.text import is_heading_line, is_section_heading
+from assistant.models.bm25 import BM25DocumentEncoder
+from assistant.models.e5 import DenseDocumentEmbedder, E5SentenceEmbedder
+from assistant.storage.filters import norm_key
+from assistant.storage.records import DocumentRecord
+from assistant.storage.store import Store
 
 from .chunking import SentenceChunker
 from .cleaning import ItalianWebCleaner, clean_text

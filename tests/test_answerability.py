@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
-from assistant.answerability import Evidence, constraints_of, missing, passage_evidence
-from assistant.answering import AskService
-from assistant.api.app import create_app
+from assistant.answers.answerability import Evidence, constraints_of, missing, passage_evidence
+from assistant.answers.service import AskService
+from assistant.app import create_app
 
 from .conftest import ROOT, LiveServer, make_settings
 
@@ -96,7 +96,7 @@ def test_a_role_must_sit_with_whom_it_belongs_to():
 
 @pytest.fixture(scope="module")
 def unseen_store(tmp_path_factory):
-    from assistant.store import Store
+    from assistant.storage.store import Store
     from ingest.pipeline import Ingestor
 
     settings = make_settings(tmp_path_factory.mktemp("unseen-data"))

@@ -1,8 +1,9 @@
 """Extractive answers, abstention and follow-ups over corpus/."""
 
-from assistant.answering import AskService, is_followup
-from assistant.config import Settings
-from assistant.selector import question_type as answer_type
+from assistant.answers.followups import is_followup
+from assistant.answers.selector import question_type as answer_type
+from assistant.answers.service import AskService
+from assistant.core.config import Settings
 
 
 def _service(store):
@@ -74,7 +75,7 @@ def test_question_analysis():
 
 
 def test_conversation_is_bounded_and_expires():
-    from assistant.conversation import ConversationStore, Turn
+    from assistant.answers.conversation import ConversationStore, Turn
 
     now = [0.0]
     store = ConversationStore(max_turns=3, max_chars=10_000, ttl_seconds=60, clock=lambda: now[0])
@@ -95,7 +96,7 @@ def test_conversation_is_bounded_and_expires():
 
 
 def test_conversation_ids_are_issued_and_bound_to_their_owner():
-    from assistant.conversation import ConversationStore, Turn
+    from assistant.answers.conversation import ConversationStore, Turn
 
     store = ConversationStore()
     mine = store.get(None, owner="key:a")
@@ -114,8 +115,8 @@ def test_settings_parse_api_keys():
 
 def test_answers_before_sentence_vectors_use_the_lexical_selector(tmp_path):
     """Right after indexing (sentence vectors still to come) the lexical model answers; afterwards the full one."""
-    from assistant.embedding import embed_passages
-    from assistant.store import Store
+    from assistant.models.e5 import embed_passages
+    from assistant.storage.store import Store
     from ingest.pipeline import Ingestor
 
     from .conftest import CORPUS, make_settings

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from assistant.api.app import create_app
+from assistant.app import create_app
 
 from .conftest import LiveServer, api_client, free_port, make_settings, refused, upload_and_wait
 from .filemakers import make_pdf

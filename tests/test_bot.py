@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from assistant.api.app import create_app
+from assistant.app import create_app
 from bots.formatting import answer_html, sources_html, split_message
 from bots.telegram_bot import UNAVAILABLE, CoopBot
 
@@ -124,7 +124,7 @@ def test_feedback_click_reaches_the_api(bot, api_server):
 
 
 def test_unknown_user_gets_one_polite_refusal_and_nothing_is_logged(bot, caplog):
-    from assistant.logs import quiet_third_party
+    from assistant.core.logs import quiet_third_party
 
     quiet_third_party()  # the logging set-up `assistant bot` applies
     secret = "Domanda riservata sul bilancio segreto"

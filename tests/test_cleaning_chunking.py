@@ -68,7 +68,7 @@ def test_pdf_lines_wrapped_at_the_margin_are_joined(tmp_path):
 
 
 def test_project_sheet_title_comes_from_its_titolo_field(tmp_path):
-    from assistant.store import Store
+    from assistant.storage.store import Store
     from ingest.pipeline import Ingestor
 
     from .conftest import make_settings

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.api.app import create_app
+from assistant.app import create_app
 
 from .conftest import ROOT, LiveServer, api_client, free_port, make_settings, refused, upload_and_wait
 from .filemakers import make_docx_bomb, make_pdf
@@ -285,7 +285,7 @@ def test_serve_refuses_open_mode_on_the_network(tmp_path):
 
 
 def test_one_vote_per_caller_and_retention(tmp_path):
-    from assistant.feedback import FeedbackStore
+    from assistant.services.feedback import FeedbackStore
 
     fb = FeedbackStore(tmp_path / "f.sqlite3")
     fb.record_answer("a1", "c1", "Domanda?", "Risposta.", False, [])
@@ -321,7 +321,7 @@ def test_api_start_collects_orphan_passages(writable_store):
 
 
 def test_ingest_stays_inside_its_folder(tmp_path):
-    from assistant.store import Store
+    from assistant.storage.store import Store
     from ingest.pipeline import Ingestor
 
     folder = tmp_path / "docs"
@@ -381,7 +381,7 @@ def test_sentence_vectors_are_added_after_the_upload_when_the_api_is_idle(writab
         doc = client.get("/v1/documents/kasserine", headers=HA).json()
     passages = store.passages_of("kasserine")
     assert passages and all(p.meta.get("sentence_vectors") for p in passages)
-    from assistant.embedding import unpack_vectors
+    from assistant.models.e5 import unpack_vectors
 
     vectors = unpack_vectors(passages[0].meta["sentence_vectors"])
     assert vectors.shape == (len(passages[0].meta["sentences"]), 384)
@@ -498,7 +498,7 @@ def test_jobs_survive_a_kill_9(tmp_path):
 
 
 def test_sentence_splitting_works_in_bounded_pieces_and_keeps_sentences():
-    from assistant.text import PIECE_CHARS, _pieces, split_sentences
+    from assistant.core.text import PIECE_CHARS, _pieces, split_sentences
 
     line = "art. n. pag. " * 5000
     pieces = list(_pieces(line))

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from assistant.retrieval import Searcher
-from assistant.store import Store
+from assistant.search.retrieval import Searcher
+from assistant.storage.store import Store
 from ingest.pipeline import Ingestor
 
 from .conftest import CORPUS, ROOT, make_settings
@@ -70,7 +70,7 @@ def test_rerun_is_idempotent_and_embeds_nothing(writable_store, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("embedding must not run for unchanged files")
 
-    monkeypatch.setattr("assistant.embedding.embed_passages", boom)
+    monkeypatch.setattr("assistant.models.e5.embed_passages", boom)
     summary = Ingestor(store, settings).run([CORPUS])
     assert (summary.indexed, summary.unchanged, summary.failed) == (0, 5, 0)
     assert {r.doc_id: r.version for r in store.documents()} == before

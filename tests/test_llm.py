@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering import AskService
-from assistant.api.app import create_app
-from assistant.generation import OMITTED, SYSTEM_PROMPT
-from assistant.verification import numbers_in, verify
+from assistant.answers.llm import OMITTED, SYSTEM_PROMPT
+from assistant.answers.service import AskService
+from assistant.answers.verification import numbers_in, verify
+from assistant.app import create_app
 
 from .conftest import CORPUS, LiveServer, api_client, enrich, make_settings, upload_and_wait
 from .llm_fake import FakeLLM
@@ -189,7 +189,7 @@ I lavori sono affidati a una cooperativa locale di Kairouan e termineranno nel 2
 
 @pytest.fixture(scope="module")
 def injected_api(llm, tmp_path_factory):
-    from assistant.store import Store
+    from assistant.storage.store import Store
 
     data = tmp_path_factory.mktemp("llm-injected")
     settings = llm_settings(data, llm.url, api_keys="adm:admin")

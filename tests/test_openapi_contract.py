@@ -27,7 +27,7 @@ def schemathesis(url: str, *extra: str, cwd: Path, seed: int = 20261207) -> subp
 @pytest.fixture
 def contract_store(tmp_path):
     """The corpus in a store of its own: the fuzzer uploads and deletes documents."""
-    from assistant.store import Store
+    from assistant.storage.store import Store
     from ingest.pipeline import Ingestor
 
     from .conftest import CORPUS

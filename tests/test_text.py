@@ -1,7 +1,7 @@
-from assistant.sparse import document_vector, query_vector, term_index
 import html
 
-from assistant.text import content_stems, is_stop, mark_terms, snippet, split_sentences, stem, words
+from assistant.core.text import content_stems, is_stop, mark_terms, snippet, split_sentences, stem, words
+from assistant.models.bm25 import document_vector, query_vector, term_index
 
 
 def test_stems_meet_across_inflections_and_skip_stopwords():

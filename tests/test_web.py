@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.api.app import create_app
+from assistant.app import create_app
 
 from .conftest import CORPUS, ROOT, LiveServer, make_settings
 from .filemakers import make_pdf
@@ -45,7 +45,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from assistant.store import Store
+    from assistant.storage.store import Store
     from ingest.pipeline import Ingestor
 
     data = tmp_path_factory.mktemp("web-data")

@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from assistant.api.app import create_app
+from assistant.app import create_app
 
 from .conftest import LiveServer, make_settings
 

@@ -8,12 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-from .config import Settings
-from .logs import setup_logging
+from assistant.core.config import Settings
+from assistant.core.logs import setup_logging
 
 
 def _open_store(settings: Settings):
-    from .store import Store, StoreUnavailable
+    from assistant.storage.records import StoreUnavailable
+    from assistant.storage.store import Store
 
     try:
         return Store(settings)
@@ -40,7 +41,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     """Opening the store migrates a local-mode store (data/qdrant) to Qdrant Edge; this also builds its indexes
     and converts an Edge store of an earlier layout to the current one."""
-    from .migration import legacy_collections
+    from assistant.storage.migration import legacy_collections
 
     store = _open_store(settings)
     try:
@@ -59,8 +60,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     """Rebuild the passage vectors with the configured embedder (ASSISTANT_EMBEDDER, ASSISTANT_ST_MODEL…)."""
-    from .reindex import reindex
-    from .store import StoreUnavailable
+    from assistant.storage.records import StoreUnavailable
+    from assistant.storage.reindex import reindex
 
     try:
         result = reindex(settings, into=args.into)
@@ -73,7 +74,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _filters(args: argparse.Namespace):
-    from .store import Filters
+    from assistant.storage.filters import Filters
 
     return Filters(organisations=args.org or None, countries=getattr(args, "country", None) or None,
                    themes=getattr(args, "theme", None) or None, year_from=getattr(args, "year", None),
@@ -81,7 +82,7 @@ def _filters(args: argparse.Namespace):
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from .retrieval import Searcher
+    from assistant.search.retrieval import Searcher
 
     store = _open_store(settings)
     try:
@@ -95,7 +96,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(asdict(page), ensure_ascii=False, indent=2))
         return 0
     bold, reset = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("**", "**")
-    from .text import mark_terms
+    from assistant.core.text import mark_terms
 
     print(f"{page.total} risultati per «{args.query}»")
     for i, h in enumerate(page.hits, 1):
@@ -105,7 +106,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from .answering import build_service
+    from assistant.answers.service import build_service
 
     store = _open_store(settings)
     try:
@@ -127,8 +128,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from .api.app import create_app
-    from .api.server import ExposureError, check_exposure, uvicorn_config
+    from assistant.api.server import ExposureError, check_exposure, uvicorn_config
+    from assistant.app import create_app
 
     host = args.host or settings.host
     if args.allow_open_network:

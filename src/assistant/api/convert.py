@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from ..answering import Answer
-from ..retrieval import Hit
-from ..store import DocumentRecord, Filters
-from ..jobs import Job
-from .models import AskResponse, DocumentOut, JobError, JobOut, PassageOut, SearchFilters, SearchHitOut
+from assistant.answers.types import Answer
+from assistant.api.models import AskResponse, DocumentOut, JobError, JobOut, PassageOut, SearchFilters, SearchHitOut
+from assistant.search.retrieval import Hit
+from assistant.services.jobs import Job
+from assistant.storage.filters import Filters
+from assistant.storage.records import DocumentRecord
 
 
 def _as_list(v: list[str] | str | None) -> list[str] | None:

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..store import EmbedderMismatch, StoreUnavailable
+from assistant.storage.records import EmbedderMismatch, StoreUnavailable
 
 log = logging.getLogger("assistant.api")
 

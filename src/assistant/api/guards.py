@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 
-from ..config import Settings
+from assistant.core.config import Settings
 
 _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # On every response: scripts and styles only from the app's own files (no inline code, so injected markup cannot

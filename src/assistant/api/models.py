@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Strict as StrictFlag
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Strict as StrictFlag
 
-from ..text import CONTROL_CHARS
-
+from assistant.core.text import CONTROL_CHARS
 
 
 class Strict(BaseModel):

@@ -13,32 +13,33 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ..answering import Answer
-from ..jobs import QueueFull
-from .convert import answer_out, document_out, filters_from, hit_out, job_out
-from ..store import StoreUnavailable
-from .deps import AdminRole, ReadRole, ServicesDep, load_failure, services
-from .errors import error_response
-from .models import (
+from assistant.answers.types import Answer
+from assistant.api.convert import answer_out, document_out, filters_from, hit_out, job_out
+from assistant.api.deps import AdminRole, ReadRole
+from assistant.api.errors import error_response
+from assistant.api.models import (
+    YEARS,
     AskRequest,
     AskResponse,
+    DeletedOut,
     DocumentDetail,
     DocumentList,
     ErrorResponse,
+    FeedbackCreated,
     FeedbackList,
     FeedbackOut,
-    FeedbackCreated,
     FeedbackRequest,
     ForgottenOut,
     HealthOut,
     JobOut,
     ReadyOut,
-    DeletedOut,
-    YEARS,
-    WireBool,
     SearchRequest,
     SearchResponse,
+    WireBool,
 )
+from assistant.services.container import ServicesDep, load_failure, services
+from assistant.services.jobs import QueueFull
+from assistant.storage.records import StoreUnavailable
 
 log = logging.getLogger("assistant.api")
 MAX_OFFSET = 1_000_000  # list offsets: far past any real list, well inside SQLite's 64-bit integers

@@ -11,7 +11,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ..config import Settings
+from assistant.core.config import Settings
 
 MAX_HEADER_BYTES = 64 * 1024
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005

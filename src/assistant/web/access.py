@@ -17,8 +17,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ..api.guards import caller_of, client_address, key_caller, same_origin, too_many_failures
-from . import session as sess
+from assistant.api.guards import caller_of, client_address, key_caller, same_origin, too_many_failures
+from assistant.web import session as sess
 
 log = logging.getLogger("assistant.web")
 templates = Jinja2Templates(directory=str(resources.files("assistant") / "web" / "templates"))

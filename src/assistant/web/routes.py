@@ -23,11 +23,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 
-from ..api.deps import Services, services
-from ..store import DocumentRecord, Filters
-from ..text import mark_terms
-from ..originals import original_of
-from .access import access, check_csrf, csrf_refused, current, install_handlers, render
+from assistant.core.text import mark_terms
+from assistant.services.container import Services, services
+from assistant.storage.filters import Filters
+from assistant.storage.originals import original_of
+from assistant.storage.records import DocumentRecord
+from assistant.web.access import access, check_csrf, csrf_refused, current, install_handlers, render
 
 log = logging.getLogger("assistant.web")
 PAGE_SIZE = 10
@@ -205,7 +206,7 @@ async def ask_stream(request: Request):
         cid = body.get("conversation_id") or None
     except (ValueError, AttributeError):
         question, cid = "", None
-    from ..api.models import clean_text
+    from assistant.api.models import clean_text
 
     try:
         question = clean_text(question, "la domanda").strip()
@@ -285,7 +286,7 @@ async def admin_upload(request: Request):
     session, _ = current(request, need_admin=True)
     if not check_csrf(request, session):
         return csrf_refused()
-    from ..api.routes import UPLOAD_FIELDS, accept_upload
+    from assistant.api.routes import UPLOAD_FIELDS, accept_upload
 
     svc: Services = services(request)
     form = await request.form(max_files=1, max_fields=20)
@@ -307,7 +308,7 @@ async def admin_upload(request: Request):
 @web.get("/gestione/lavori/{job_id}")
 def admin_job(request: Request, job_id: str):
     session, _ = current(request, need_admin=True)
-    from ..api.convert import job_out
+    from assistant.api.convert import job_out
 
     job = services(request).jobs.get(job_id)
     if job is None or job.owner != session.caller:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi import Request
 
-from ..config import Settings
+from assistant.core.config import Settings
 
 COOKIE = "coop_session"
 CSRF_HEADER = "x-csrf-token"

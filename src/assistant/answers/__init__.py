@@ -1,0 +1,1 @@
+"""Extractive answers, checked: candidates, selector, answerability, follow-ups, optional LLM."""

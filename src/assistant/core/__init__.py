@@ -1,0 +1,1 @@
+"""Shared ground: configuration, text handling, logging, time budgets."""

@@ -1,0 +1,1 @@
+"""Hybrid retrieval: dense + BM25 fused with RRF, optional reranking, filters."""

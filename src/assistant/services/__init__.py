@@ -1,0 +1,1 @@
+"""What the adapters share: ask-and-record, uploads and jobs, feedback."""

@@ -1,0 +1,1 @@
+"""Qdrant behind one store contract: engines, document registry, term statistics, layout, reindex."""
