@@ -88,12 +88,13 @@ async def send_html(update: Update, context: ContextTypes.DEFAULT_TYPE, text: st
             except RetryAfter as exc:
                 pause = exc.retry_after
                 wait = pause.total_seconds() if hasattr(pause, "total_seconds") else float(pause)
-                log.warning("telegram_retry_after seconds=%s attempt=%d", wait, attempt)
+                log.warning("telegram_retry_after", extra={"fields": {"seconds": wait, "attempt": attempt}})
                 if attempt == attempts:
                     raise
                 await asyncio.sleep(wait)
             except (TimedOut, NetworkError) as exc:
-                log.warning("telegram_send_failed error=%s attempt=%d", type(exc).__name__, attempt)
+                log.warning("telegram_send_failed", extra={"fields": {"error": type(exc).__name__,
+                                                                      "attempt": attempt}})
                 if attempt == attempts:
                     raise
                 await asyncio.sleep(delay)
@@ -126,7 +127,7 @@ class DraftMessage:
                 await self.bot.edit_message_text(shown, chat_id=self.chat_id, message_id=self.message_id)
             self._shown = shown
         except TelegramError as exc:  # a draft that could not be shown is no loss: the answer follows
-            log.warning("telegram_draft_failed error=%s", type(exc).__name__)
+            log.warning("telegram_draft_failed", extra={"fields": {"error": type(exc).__name__}})
         self._last = self.clock()
 
     async def finish(self, html_text: str, reply_markup=None) -> bool:
@@ -140,7 +141,7 @@ class DraftMessage:
                                              parse_mode=ParseMode.HTML, disable_web_page_preview=True,
                                              reply_markup=reply_markup if len(chunks) == 1 else None)
         except TelegramError as exc:
-            log.warning("telegram_final_edit_failed error=%s", type(exc).__name__)
+            log.warning("telegram_final_edit_failed", extra={"fields": {"error": type(exc).__name__}})
             await self.discard()
             return False
         for i, chunk in enumerate(chunks[1:], 2):
@@ -167,7 +168,8 @@ class CoopBot:
         self.api = api or AssistantApi(settings.api_base_url, settings.api_key, settings.telegram_api_timeout)
         self.users, self.chats = allowed_ids(settings)
         if not self.users and not self.chats:
-            log.warning("no_allowed_users: set ASSISTANT_TELEGRAM_ALLOWED_USERS or _CHATS, everyone is refused")
+            log.warning("no_allowed_users", extra={"fields": {
+                "hint": "set ASSISTANT_TELEGRAM_ALLOWED_USERS or _CHATS, everyone is refused"}})
         self.limiter = RateLimiter(settings.telegram_rate_per_minute)
         self._refused: set[int] = set()
 
@@ -180,7 +182,7 @@ class CoopBot:
         if user.id in self.users or (chat is not None and chat.id in self.chats):
             return
         # Nothing of what they wrote is stored or logged: only their id, so an admin can add them.
-        log.info("access_denied user_id=%s", user.id)
+        log.info("access_denied", extra={"fields": {"user_id": user.id}})
         if update.callback_query is not None:
             await update.callback_query.answer("Accesso non autorizzato.")
         elif user.id not in self._refused and chat is not None:
@@ -268,12 +270,12 @@ class CoopBot:
         try:
             await self.api.feedback(answer_id, rating)
         except ApiUnavailable as exc:
-            log.warning("feedback_failed error=%s", exc)
+            log.warning("feedback_failed", extra={"fields": {"error": exc}})
             await query.answer("Non sono riuscito a registrare il riscontro, riprova tra poco.")
             return
         except ApiRejected as exc:
             # e.g. the answer is older than the retention period: retrying will not help
-            log.info("feedback_rejected error=%s", exc)
+            log.info("feedback_rejected", extra={"fields": {"error": exc}})
             await query.answer("Questa risposta non è più disponibile: il riscontro non può essere registrato.")
             try:
                 await query.edit_message_reply_markup(reply_markup=None)
@@ -290,14 +292,14 @@ class CoopBot:
         await send_html(update, context, NOT_TEXT)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("handler_error error=%s", type(context.error).__name__)
+        log.error("handler_error", extra={"fields": {"error": type(context.error).__name__}})
 
     async def _call(self, update: Update, context: ContextTypes.DEFAULT_TYPE, op: str, call, rejected: str):
         """Await an API call; on failure tell the user (in Italian) and return None."""
         try:
             return await call
         except ApiUnavailable as exc:
-            log.warning("api_unavailable op=%s error=%s", op, exc)
+            log.warning("api_unavailable", extra={"fields": {"op": op, "error": exc}})
             await send_html(update, context, UNAVAILABLE)
         except ApiRejected as exc:
             await send_html(update, context, f"{rejected}: {html.escape(str(exc))}")
@@ -318,7 +320,7 @@ class CoopBot:
         try:
             await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
         except TelegramError as exc:
-            log.warning("set_my_commands_failed error=%s", type(exc).__name__)
+            log.warning("set_my_commands_failed", extra={"fields": {"error": type(exc).__name__}})
 
     def build(self, base_url: str | None = None) -> Application:
         if not self.settings.telegram_bot_token:

@@ -18,7 +18,7 @@ def _load_dir(directory: Path, mtime: float) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        log.warning("metadata_unreadable path=%s error=%s", path, exc)
+        log.warning("metadata_unreadable", extra={"fields": {"path": path, "error": exc}})
         return {}
     return {str(k): v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
 

@@ -244,7 +244,7 @@ class Ingestor:
         )
         progress("scrittura")
         self.store.write_document(record, passages)
-        log.info("indexed doc_id=%s passages=%d", doc_id, len(passages))
+        log.info("indexed", extra={"fields": {"doc_id": doc_id, "passages": len(passages)}})
         return record, True
 
     def run(self, paths: list[Path], sync: bool = False, echo=print) -> Summary:
@@ -302,7 +302,7 @@ class Ingestor:
             gone = not virtual and (any(_is_under(src, r) for r in roots) or not src.exists())
             if gone and self.store.delete_document(rec.doc_id):
                 removed += 1
-                log.info("removed doc_id=%s", rec.doc_id)
+                log.info("removed", extra={"fields": {"doc_id": rec.doc_id}})
         return removed
 
 

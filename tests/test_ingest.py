@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -206,7 +207,11 @@ def test_kill_midway_leaves_each_document_old_or_new(tmp_path):
         line = proc.stderr.readline()
         if not line:
             break
-        indexed += "indexed doc_id" in line
+        try:
+            entry = json.loads(line)  # the structured log: one JSON object per line
+        except ValueError:
+            continue
+        indexed += entry.get("msg") == "indexed" and "doc_id" in entry
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert indexed >= 3

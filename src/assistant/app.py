@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             warm_up()
             svc.model_ready = True
             app.state.services = svc
-            log.info("ready documents=%d", len(st.documents()))
+            log.info("ready", extra={"fields": {"documents": len(st.documents())}})
             return svc
 
     @asynccontextmanager
@@ -54,14 +54,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.services = None
         app.state.connect = connect
         if not settings.api_key_roles:
-            log.warning("open_mode: no ASSISTANT_API_KEYS set, every endpoint is open (keep the API on loopback)")
+            log.warning("open_mode", extra={"fields": {"hint": "no ASSISTANT_API_KEYS set, every endpoint is open "
+                                                           "(keep the API on loopback)"}})
         try:
             connect()
         except EmbedderMismatch as exc:
-            log.error("embedder_mismatch, not starting: %s", exc)  # retrying would not help: refuse to start
+            # retrying would not help: refuse to start
+            log.error("embedder_mismatch", extra={"fields": {"error": str(exc), "starting": False}})
             raise
         except StoreUnavailable as exc:
-            log.error("store_unavailable at start, will retry on each request: %s", exc)
+            log.error("store_unavailable", extra={"fields": {"error": str(exc), "retry": "on each request"}})
         try:
             yield
         finally:

@@ -115,7 +115,7 @@ class LLMAnswerer:
             text = self.model.complete(system_prompt(question), user_prompt(question, sources, draft, context),
                                        on_token)
         except ModelUnavailable as exc:
-            log.warning("llm_fallback reason=%s", exc)
+            log.warning("llm_fallback", extra={"fields": {"reason": exc}})
             return _fallback(draft, str(exc))
         seconds = time.perf_counter() - started
         if text.strip().upper().startswith(NO_ANSWER):
@@ -125,8 +125,8 @@ class LLMAnswerer:
         checked = verify(text, texts, min_support=self.min_support if same_language else 0.0)
         kept = [c for c in checked if c.ok]
         dropped = [c for c in checked if not c.ok]
-        log.info("llm_answer sentences=%d dropped=%d seconds=%.1f reasons=%s", len(checked), len(dropped),
-                 seconds, [c.reason for c in dropped])
+        log.info("llm_answer", extra={"fields": {"sentences": len(checked), "dropped": len(dropped),
+                                                 "seconds": seconds, "reasons": [c.reason for c in dropped]}})
         report = {"generated": len(checked), "dropped": [_dropped(c) for c in dropped], "seconds": round(seconds, 2)}
         if not kept:
             return _fallback(draft, "unverified", report)

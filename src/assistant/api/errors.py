@@ -109,13 +109,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def on_store(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        log.error("store_unavailable path=%s error=%s", request.url.path, exc)
+        log.error("store_unavailable", extra={"fields": {"path": request.url.path, "error": exc}})
         if isinstance(exc, EmbedderMismatch):  # a configuration to fix, not a pause to wait out
             return error_response(503, str(exc))
         return error_response(503, "L'archivio dei documenti non è raggiungibile, riprova tra poco.")
 
     @app.exception_handler(Exception)
     async def on_any(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled path=%s error=%s", request.url.path, type(exc).__name__, exc_info=exc)
+        log.error("unhandled", exc_info=exc, extra={"fields": {"path": request.url.path, "error": type(exc).__name__}})
         return JSONResponse({"error": {"code": "internal", "message": "Errore interno del servizio."}},
                             status_code=500)

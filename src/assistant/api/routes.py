@@ -127,9 +127,10 @@ def _answer(req: AskRequest, svc, caller: str, on_token=None) -> Answer:
                         owner=caller, on_token=on_token)
     svc.feedback.record_answer(ans.answer_id, ans.conversation_id, ans.question, ans.answer, ans.abstained,
                                [c.passage_id for c in ans.citations])
-    log.info("ask answer_id=%s abstained=%s confidence=%.3f citations=%d answerer=%s fallback=%s timings=%s",
-             ans.answer_id, ans.abstained, ans.confidence, len(ans.citations), ans.answerer, ans.fallback_reason,
-             ans.timings_ms)
+    log.info("ask", extra={"fields": {"answer_id": ans.answer_id, "abstained": ans.abstained,
+                                      "confidence": ans.confidence, "citations": len(ans.citations),
+                                      "answerer": ans.answerer, "fallback": ans.fallback_reason,
+                                      "timings": ans.timings_ms}})
     return ans
 
 
@@ -176,7 +177,7 @@ async def ask_stream(req: AskRequest, svc: ServicesDep, request: Request) -> Str
         try:
             out = answer_out(task.result())
         except Exception as exc:  # noqa: BLE001 - the stream has started: say it in the stream
-            log.warning("ask_stream_failed error=%s", type(exc).__name__)
+            log.warning("ask_stream_failed", extra={"fields": {"error": type(exc).__name__}})
             yield sse("error", {"code": "unavailable", "message": "Risposta non disponibile: riprova tra poco."})
             return
         yield sse("meta", {"conversation_id": out.conversation_id, "answer_id": out.answer_id,
@@ -291,7 +292,7 @@ def accept_upload(svc, caller: str, filename: str, data: bytes, fields: dict, re
     except QueueFull:
         return error_response(429, "Troppi caricamenti in coda: riprova tra qualche minuto.",
                               headers={"Retry-After": "30"})
-    log.info("upload_queued job=%s doc_id=%s bytes=%d", job.id, doc_id, len(data))
+    log.info("upload_queued", extra={"fields": {"job": job.id, "doc_id": doc_id, "bytes": len(data)}})
     return _accepted(job)
 
 
@@ -325,7 +326,7 @@ def _upload_meta(title, organisation, source_kind, countries, themes, years) -> 
 def delete_document(doc_id: str, svc: ServicesDep) -> dict:
     if not svc.delete_document(doc_id):
         raise HTTPException(404, f"Documento '{doc_id}' non trovato.")
-    log.info("deleted doc_id=%s", doc_id)
+    log.info("deleted", extra={"fields": {"doc_id": doc_id}})
     return {"doc_id": doc_id, "deleted": True}
 
 

@@ -1,4 +1,5 @@
-"""Structured (JSON lines) logging to stderr."""
+"""Structured (JSON lines) logging to stderr: an event name as the message, its values as fields
+(`log.info("indexed", extra={"fields": {"doc_id": …}})`), never packed into the text."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(extra)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)  # an exception or a path as its text
 
 
 def setup_logging(level: str = "INFO") -> None:

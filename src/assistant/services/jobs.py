@@ -219,7 +219,7 @@ class JobRunner:
             try:  # on this thread: the only writer, so nothing it cleans can be a write in progress
                 self._startup()
             except Exception as exc:  # noqa: BLE001 - uploads still work
-                log.warning("startup_task_failed error=%s", exc)
+                log.warning("startup_task_failed", extra={"fields": {"error": exc}})
         while True:
             try:
                 job = self._queue.get(timeout=0.2) if self._background_pending else self._queue.get()
@@ -227,7 +227,7 @@ class JobRunner:
                 try:
                     self._background_pending = bool(self._background())  # type: ignore[misc]
                 except Exception as exc:  # noqa: BLE001 - tried again after the next job
-                    log.warning("background_task_failed error=%s", exc)
+                    log.warning("background_task_failed", extra={"fields": {"error": exc}})
                     self._background_pending = False
                 continue
             if job is None:
@@ -250,7 +250,8 @@ class JobRunner:
             except BaseException as exc:  # noqa: BLE001 - a failed upload must not stop the worker
                 known = self._classify(exc)
                 if known is None:
-                    log.error("job_failed id=%s error=%s", job.id, type(exc).__name__, exc_info=exc)
+                    log.error("job_failed", exc_info=exc, extra={"fields": {"id": job.id,
+                                                                            "error": type(exc).__name__}})
                     known = (500, "Errore interno durante l'indicizzazione.")
                 job.state, job.stage, job.error = "failed", "errore", known
             finally:
@@ -258,11 +259,11 @@ class JobRunner:
                 job.payload = None  # type: ignore[attr-defined]  # free the file's bytes
                 self._save(job)
                 self._drop_spool(job)
-                log.info("job id=%s doc_id=%s state=%s seconds=%.1f", job.id, job.doc_id, job.state,
-                         job.finished_at - (job.started_at or job.finished_at))
+                log.info("job", extra={"fields": {"id": job.id, "doc_id": job.doc_id, "state": job.state,
+                                                  "seconds": job.finished_at - (job.started_at or job.finished_at)}})
             self._background_pending = self._background is not None  # a new document may want its share
             if self._idle is not None and self._queue.empty():
                 try:
                     self._idle()
                 except Exception as exc:  # noqa: BLE001 - uploads still work
-                    log.warning("idle_task_failed error=%s", exc)
+                    log.warning("idle_task_failed", extra={"fields": {"error": exc}})

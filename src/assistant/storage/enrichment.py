@@ -51,6 +51,7 @@ class SentenceVectors:
             return False
         started = time.perf_counter()
         if self.add_sentence_vectors(todo[0], embed):
-            log.info("sentence_vectors doc_id=%s seconds=%.1f left=%d", todo[0], time.perf_counter() - started,
-                     len(todo) - 1)
+            log.info("sentence_vectors", extra={"fields": {"doc_id": todo[0],
+                                                           "seconds": time.perf_counter() - started,
+                                                           "left": len(todo) - 1}})
         return len(todo) > 1

@@ -69,4 +69,4 @@ def swap_in(settings: Settings, collection: str) -> None:
     for part in ("", "_documents"):
         shutil.rmtree(root / f"{collection}{part}.replaced", ignore_errors=True)
     marker.unlink()
-    log.info("reindex_swapped collection=%s", collection)
+    log.info("reindex_swapped", extra={"fields": {"collection": collection}})

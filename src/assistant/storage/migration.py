@@ -100,5 +100,6 @@ def migrate_legacy(settings: Settings, collection: str, progress: bool = True) -
     if marker.exists():
         marker.rename(root / marker.name)
     shutil.rmtree(staging, ignore_errors=True)
-    log.info("migrated collection=%s passages=%d from=%s (the old folder can be deleted)", collection, copied, legacy)
+    log.info("migrated (the old folder can be deleted)", extra={"fields": {"collection": collection,
+                                                                           "passages": copied, "from": legacy}})
     return copied

@@ -210,7 +210,7 @@ class Store(TermStatistics, SentenceVectors):
                     self._delete_passages(doc_id, keep_version=live.version if live else None)
             self._writing.unlink(missing_ok=True)
         if removed:
-            log.info("garbage_collected passages=%d", removed)
+            log.info("garbage_collected", extra={"fields": {"passages": removed}})
         return removed
 
     # ----- index maintenance ----------------------------------------------------------------

@@ -143,7 +143,7 @@ def login(request: Request, key: Annotated[str, Form(max_length=500)] = "",
     if old:  # a login always gets a new session id (no fixation); the old one ends
         _sessions(request).delete(old)
     session = _sessions(request).create(role, key_caller(key.strip()), settings.session_hours)
-    log.info("web_login role=%s", role)
+    log.info("web_login", extra={"fields": {"role": role}})
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_cookie(response, request, session)
     return response

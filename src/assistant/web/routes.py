@@ -324,7 +324,7 @@ def admin_delete(request: Request, doc_id: str, csrf: Annotated[str, Form()] = "
     svc: Services = services(request)
     if not svc.delete_document(doc_id):
         return HTMLResponse(f'<td colspan="5" role="status">Documento «{html.escape(doc_id)}» già rimosso.</td>')
-    log.info("web_deleted doc_id=%s", doc_id)
+    log.info("web_deleted", extra={"fields": {"doc_id": doc_id}})
     return HTMLResponse(f'<td colspan="5" role="status">Documento «{html.escape(doc_id)}» eliminato.</td>')
 
 

@@ -95,9 +95,9 @@ class EdgeEngine:
             self.records_shard = _open(self.records_dir, records_config(), [("doc_id", qe.PayloadSchemaType.Keyword)])
             self.vectors_apart = SENTENCES in _vector_names(self.passages_dir)
             if not self.vectors_apart:
-                log.warning("store_layout=legacy collection=%s: sentence vectors ride in the passage payloads, so "
-                            "searches read more from disk; stop the API and run `assistant migrate` to convert it",
-                            collection)
+                log.warning("store_layout_legacy", extra={"fields": {
+                    "collection": collection, "hint": "sentence vectors ride in the passage payloads, so searches "
+                    "read more from disk; stop the API and run `assistant migrate` to convert it"}})
         except EngineUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure to open is one clear error
@@ -209,14 +209,15 @@ class EdgeEngine:
         code, self._child = self._child.returncode, None
         if code != 0 or self._closing:
             shutil.rmtree(work, ignore_errors=True)
-            log.warning("optimize_failed code=%s error=%s", code, (err or "").strip().splitlines()[-1:])
+            log.warning("optimize_failed", extra={"fields": {"code": code,
+                                                             "error": (err or "").strip().splitlines()[-1:]}})
             return False
         with searches:
             old = self._swap_in(work)
         self.dirty_marker.unlink(missing_ok=True)  # no write came in meanwhile: they wait on the Store's gate
         shutil.rmtree(old, ignore_errors=True)
         self.records_shard.optimize()  # a few thousand one-number points: milliseconds
-        log.info("optimized engine=edge seconds=%.1f", time.perf_counter() - started)
+        log.info("optimized", extra={"fields": {"engine": "edge", "seconds": time.perf_counter() - started}})
         return True
 
     def upgrade_layout(self, progress: bool = True) -> int:
@@ -260,7 +261,7 @@ class EdgeEngine:
             bar.close()
             if copied != total:
                 raise RuntimeError(f"copied {copied} of {total} passages")
-            log.info("upgrade_layout optimizing passages=%d", copied)
+            log.info("upgrade_layout optimizing", extra={"fields": {"passages": copied}})
             target.optimize()  # HNSW graph and IDF before it serves a search
             target.close()
         except BaseException:
@@ -269,7 +270,7 @@ class EdgeEngine:
             raise
         shutil.rmtree(self._swap_in(work), ignore_errors=True)
         self.vectors_apart = True
-        log.info("upgrade_layout done passages=%d", copied)
+        log.info("upgrade_layout done", extra={"fields": {"passages": copied}})
         return copied
 
     def _swap_in(self, work: Path) -> Path:
