@@ -111,16 +111,33 @@ class LiveServer:
         self.thread.join(timeout=15)
 
 
-@pytest.fixture
-def writable_store(tmp_path):
-    """A fresh store with the corpus indexed, for tests that change documents."""
+@pytest.fixture(scope="session")
+def indexed_corpus(tmp_path_factory) -> Path:
+    """A data folder with the corpus indexed (and closed), made once: writable stores start from copies of it."""
     from assistant.storage.store import Store
     from ingest.pipeline import Ingestor
 
+    data = tmp_path_factory.mktemp("indexed-corpus") / "data"
+    settings = make_settings(data)
+    store = Store(settings)
+    try:
+        Ingestor(store, settings).run([CORPUS])
+        enrich(store)
+    finally:
+        store.close()
+    return data
+
+
+@pytest.fixture
+def writable_store(tmp_path, indexed_corpus):
+    """A fresh store with the corpus indexed, for tests that change documents (a copy of the indexed folder)."""
+    import shutil
+
+    from assistant.storage.store import Store
+
+    shutil.copytree(indexed_corpus, tmp_path / "data")
     settings = make_settings(tmp_path / "data")
     store = Store(settings)
-    Ingestor(store, settings).run([CORPUS])
-    enrich(store)
     yield store, settings
     store.close()
 

@@ -5,6 +5,7 @@ broken or slow."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -164,6 +165,28 @@ def test_stream_sends_model_tokens_then_the_verified_answer(fake, api):
     assert fake.requests[-1]["stream"] is True
     assert done["answerer"] == "llm" and "999.999" not in done["answer"] and "218.000" in done["answer"]
     assert "".join(d["text"] for e, d in events if e == "delta") == done["answer"]
+
+
+def test_the_web_page_gets_the_same_stream_with_the_models_drafts(fake, api):
+    """The web app's /chiedi/stream is the API's stream: the drafts as written, then the verified answer."""
+    fake.mode = "wrong_amount"
+    page = api.get("/chiedi")
+    assert page.status_code == 200, page.text
+    token = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text).group(1)
+    events, event = [], ""
+    with api.stream("POST", "/chiedi/stream", json={"question": COST}, headers={"X-CSRF-Token": token}) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((event, json.loads(line[5:])))
+    kinds = [e for e, _ in events]
+    assert kinds[0] == "draft" and kinds[kinds.index("meta"):][-2:] == ["citations", "done"]
+    assert "999.999" in "".join(d["text"] for e, d in events if e == "draft")
+    done = events[-1][1]
+    assert "999.999" not in done["answer"] and "218.000" in done["answer"]
+    assert all(c["url"].startswith("/documenti/") for c in events[-2][1]["citations"])
 
 
 def test_a_slow_stream_is_cut_off_and_falls_back(fake, llm, corpus_store, tmp_path, extractive):

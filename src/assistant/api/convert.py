@@ -22,7 +22,7 @@ def filters_from(f: SearchFilters | None) -> Filters | None:
     if f is None:
         return None
     return Filters(organisations=_as_list(f.organisation), doc_ids=f.document_ids, countries=_as_list(f.country),
-                   themes=_as_list(f.theme), year_from=f.year_from, year_to=f.year_to)
+                   themes=_as_list(f.theme), year_from=f.year_from, year_to=f.year_to, kinds=_as_list(f.kind))
 
 
 def passage_out(h: Hit) -> PassageOut:

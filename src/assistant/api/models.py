@@ -83,6 +83,8 @@ class SearchFilters(Strict):
     theme: Annotated[list[Name], Field(max_length=20)] | Name | None = None
     year_from: json_int(ge=1000, le=3000) | None = None  # type: ignore[valid-type]
     year_to: json_int(ge=1000, le=3000) | None = None  # type: ignore[valid-type]
+    kind: Annotated[list[Name], Field(max_length=20)] | Name | None = Field(
+        default=None, description="Document kind(s), case-insensitive: e.g. bando, delibera, scheda progetto")
 
 
 class SearchRequest(Strict):

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from assistant.answers.types import Answer
 from assistant.api.convert import answer_out, document_out, filters_from, hit_out, job_out
 from assistant.api.deps import AdminRole, ReadRole
 from assistant.api.errors import error_response
@@ -37,6 +33,7 @@ from assistant.api.models import (
     SearchResponse,
     WireBool,
 )
+from assistant.services.asking import AnswerStream, Presenter, ask_and_record
 from assistant.services.container import ServicesDep, load_failure, services
 from assistant.services.jobs import QueueFull
 from assistant.storage.records import StoreUnavailable
@@ -122,22 +119,11 @@ def _caller(request: Request) -> str:
     return getattr(request.state, "caller", "")
 
 
-def _answer(req: AskRequest, svc, caller: str, on_token=None) -> Answer:
-    ans = svc.asker.ask(req.question, conversation_id=req.conversation_id, filters=filters_from(req.filters),
-                        owner=caller, on_token=on_token)
-    svc.feedback.record_answer(ans.answer_id, ans.conversation_id, ans.question, ans.answer, ans.abstained,
-                               [c.passage_id for c in ans.citations])
-    log.info("ask", extra={"fields": {"answer_id": ans.answer_id, "abstained": ans.abstained,
-                                      "confidence": ans.confidence, "citations": len(ans.citations),
-                                      "answerer": ans.answerer, "fallback": ans.fallback_reason,
-                                      "timings": ans.timings_ms}})
-    return ans
-
-
 @v1.post("/ask", response_model=AskResponse, dependencies=[ReadRole], tags=["ask"],
          summary="Answer a question from the documents, with numbered citations")
 def ask(req: AskRequest, svc: ServicesDep, request: Request) -> AskResponse:
-    return answer_out(_answer(req, svc, _caller(request)))
+    return answer_out(ask_and_record(svc, req.question, req.conversation_id, filters_from(req.filters),
+                                     _caller(request)))
 
 
 @v1.post("/ask/stream", dependencies=[ReadRole], tags=["ask"], response_class=StreamingResponse,
@@ -146,49 +132,18 @@ def ask(req: AskRequest, svc: ServicesDep, request: Request) -> AskResponse:
          summary="Same as /v1/ask, as Server-Sent Events: `draft`* (a language model's text as it is written, "
                  "not yet verified), then `meta`, `delta`*, `citations`, `done` (the verified answer)")
 async def ask_stream(req: AskRequest, svc: ServicesDep, request: Request) -> StreamingResponse:
-    loop = asyncio.get_running_loop()
-    drafts: asyncio.Queue[str] = asyncio.Queue()
+    stream = AnswerStream(svc, req.question, req.conversation_id, filters_from(req.filters), _caller(request),
+                          _PRESENTER)
+    await stream.start()  # an answer that fails before any byte is sent gets the usual JSON error
+    return StreamingResponse(stream.events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    def on_token(text: str) -> None:
-        loop.call_soon_threadsafe(drafts.put_nowait, text)
 
-    task = asyncio.ensure_future(run_in_threadpool(_answer, req, svc, _caller(request), on_token))
-    waiter = asyncio.ensure_future(drafts.get())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done() and task.exception() is not None:
-        waiter.cancel()
-        raise task.exception()  # before any byte is sent: the usual JSON error
-
-    def sse(event: str, data: dict) -> str:
-        return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-    async def events():
-        pending = waiter
-        while True:
-            await asyncio.wait({task, pending}, return_when=asyncio.FIRST_COMPLETED)
-            if pending.done():
-                yield sse("draft", {"text": pending.result()})
-                pending = asyncio.ensure_future(drafts.get())
-                continue
-            pending.cancel()
-            while not drafts.empty():
-                yield sse("draft", {"text": drafts.get_nowait()})
-            break
-        try:
-            out = answer_out(task.result())
-        except Exception as exc:  # noqa: BLE001 - the stream has started: say it in the stream
-            log.warning("ask_stream_failed", extra={"fields": {"error": type(exc).__name__}})
-            yield sse("error", {"code": "unavailable", "message": "Risposta non disponibile: riprova tra poco."})
-            return
-        yield sse("meta", {"conversation_id": out.conversation_id, "answer_id": out.answer_id,
-                           "abstained": out.abstained, "answerer": out.answerer})
-        words = out.answer.split(" ")
-        for i in range(0, len(words), 8):
-            yield sse("delta", {"text": " ".join(words[i : i + 8]) + (" " if i + 8 < len(words) else "")})
-        yield sse("citations", {"citations": [c.model_dump() for c in out.citations]})
-        yield sse("done", out.model_dump())
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+_PRESENTER = Presenter(
+    meta=lambda a: {"conversation_id": a.conversation_id, "answer_id": a.answer_id, "abstained": a.abstained,
+                    "answerer": a.answerer},
+    citations=lambda a: [c.model_dump() for c in answer_out(a).citations],
+    done=lambda a: answer_out(a).model_dump(),
+)
 
 
 @v1.delete("/conversations/{conversation_id}", dependencies=[ReadRole], tags=["ask"], response_model=ForgottenOut,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from assistant.storage.engines.base import Match, Range
@@ -17,13 +18,19 @@ class Filters:
     themes: list[str] | None = None
     year_from: int | None = None
     year_to: int | None = None
+    kinds: list[str] | None = None  # document kinds ("bando", "delibera", "scheda progetto")
 
 
 def norm_key(value: str) -> str:
     return " ".join(value.lower().split())
 
 
-def conditions(f: Filters | None) -> list[Match | Range]:
+NO_KIND = "\x00"  # matches no passage: a kind filter naming only kinds no document has
+
+
+def conditions(f: Filters | None, known_kinds: Iterable[str] = ()) -> list[Match | Range]:
+    """The engine conditions of `f`. Kinds are matched case-insensitively against `known_kinds` (the spellings the
+    stored documents use: passages carry their kind as written, so no store needs indexing again)."""
     if f is None:
         return []
     must: list[Match | Range] = []
@@ -35,4 +42,8 @@ def conditions(f: Filters | None) -> list[Match | Range]:
         must.append(Match("meta.doc_id", tuple(f.doc_ids)))
     if f.year_from is not None or f.year_to is not None:
         must.append(Range("meta.year", f.year_from, f.year_to))
+    if f.kinds:
+        wanted = {norm_key(k) for k in f.kinds}
+        spelled = sorted({k for k in known_kinds if k and norm_key(k) in wanted})
+        must.append(Match("meta.source_kind", tuple(spelled) or (NO_KIND,)))
     return must

@@ -136,6 +136,11 @@ class Store(TermStatistics, SentenceVectors):
             records[rec.doc_id] = rec
         return records
 
+    def kinds(self) -> set[str]:
+        """The document kinds of the live documents, as they are written."""
+        with self._lock:
+            return {r.source_kind for r in self._live.values() if r.source_kind}
+
     def documents(self) -> list[DocumentRecord]:
         with self._lock:
             return sorted(self._live.values(), key=lambda r: r.doc_id)
@@ -288,7 +293,7 @@ class Store(TermStatistics, SentenceVectors):
         if mode == "sparse" and not (sparse and sparse[0]):
             return []
         prefetch_limit = max(limit, self.settings.prefetch_limit)
-        must = conditions(filters)
+        must = conditions(filters, self.kinds() if filters is not None and filters.kinds else ())
         try:
             with self._lock:
                 if mode == "hybrid":

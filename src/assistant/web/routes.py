@@ -24,8 +24,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from assistant.core.text import mark_terms
+from assistant.services.asking import AnswerStream, Presenter
 from assistant.services.container import Services, services
-from assistant.storage.filters import Filters
+from assistant.storage.filters import Filters, norm_key
 from assistant.storage.originals import original_of
 from assistant.storage.records import DocumentRecord
 from assistant.web.access import access, check_csrf, csrf_refused, current, install_handlers, render
@@ -69,16 +70,14 @@ def search_page(request: Request):
     except ValueError:
         page = 1
     filters = Filters(organisations=orgs or None, countries=countries or None, themes=themes or None,
-                      year_from=year_from, year_to=year_to)
+                      year_from=year_from, year_to=year_to, kinds=kinds or None)
     records = {r.doc_id: r for r in svc.store.documents()}
     if q:
         found = svc.searcher.search(q, k=FACET_POOL, filters=filters).hits
         rows = [(records.get(h.doc_id), h) for h in found]
     else:
         rows = [(r, None) for r in sorted(records.values(), key=lambda r: r.title.lower())
-                if _matches(r, orgs, countries, themes, year_from, year_to)]
-    if kinds:
-        rows = [(r, h) for r, h in rows if r is not None and r.source_kind in kinds]
+                if _matches(r, orgs, countries, themes, kinds, year_from, year_to)]
     rows = [(r, h) for r, h in rows if r is not None]
     facets = _facets([r for r, _ in rows])
     pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
@@ -102,9 +101,12 @@ def _field_id(name: str, value: str) -> str:
     return f"f-{name}-{hashlib.sha1(value.encode()).hexdigest()[:10]}"
 
 
-def _matches(r: DocumentRecord, orgs, countries, themes, year_from, year_to) -> bool:
-    low = lambda xs: {x.lower() for x in xs}  # noqa: E731
-    if orgs and r.organisation.lower() not in low(orgs):
+def _matches(r: DocumentRecord, orgs, countries, themes, kinds, year_from, year_to) -> bool:
+    """The list without a query filters the registry as a search filters passages (`storage.filters`)."""
+    low = lambda xs: {norm_key(x) for x in xs}  # noqa: E731
+    if kinds and norm_key(r.source_kind) not in low(kinds):
+        return False
+    if orgs and norm_key(r.organisation) not in low(orgs):
         return False
     if countries and not low(r.countries) & low(countries):
         return False
@@ -195,7 +197,7 @@ def ask_page(request: Request):
 
 @web.post("/chiedi/stream")
 async def ask_stream(request: Request):
-    """The answer as Server-Sent Events (meta, delta…, citations, done), like /v1/ask/stream; JSON body
+    """The answer as Server-Sent Events, the stream of /v1/ask/stream (draft…, meta, delta…, citations, done); JSON body
     {question, conversation_id?}; the CSRF token in the X-CSRF-Token header."""
     session, _ = current(request)
     if not check_csrf(request, session):
@@ -215,26 +217,20 @@ async def ask_stream(request: Request):
     if not question or len(question) > 1000:
         message = "Scrivi una domanda." if not question else "La domanda supera i 1000 caratteri."
         return JSONResponse({"error": {"code": "invalid_input", "message": message}}, status_code=422)
-    svc: Services = services(request)
-    ans = await run_in_threadpool(svc.asker.ask, question, str(cid)[:128] if cid else None, None, session.caller)
-    svc.feedback.record_answer(ans.answer_id, ans.conversation_id, ans.question, ans.answer, ans.abstained,
-                               [c.passage_id for c in ans.citations])
-    citations = [{"n": c.n, "title": c.title or c.doc_id, "organisation": c.organisation, "quote": c.quote,
-                  "url": _doc_url(c.doc_id, int(c.passage_id.rsplit("#", 1)[1]))} for c in ans.citations]
+    stream = AnswerStream(services(request), question, str(cid)[:128] if cid else None, None, session.caller,
+                          _PRESENTER)
+    await stream.start()  # failing before any byte is sent, it gets the app's usual error response
+    return StreamingResponse(stream.events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    def sse(event: str, data: dict) -> str:
-        return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
-    async def events():
-        yield sse("meta", {"conversation_id": ans.conversation_id, "answer_id": ans.answer_id,
-                           "abstained": ans.abstained, "searched": ans.resolved_query})
-        words = ans.answer.split(" ")
-        for i in range(0, len(words), 6):
-            yield sse("delta", {"text": " ".join(words[i : i + 6]) + (" " if i + 6 < len(words) else "")})
-        yield sse("citations", {"citations": citations})
-        yield sse("done", {"answer": ans.answer, "abstained": ans.abstained})
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+# The page shows each source as a link to the passage in its document, and the answer's text when it is done.
+_PRESENTER = Presenter(
+    meta=lambda a: {"conversation_id": a.conversation_id, "answer_id": a.answer_id, "abstained": a.abstained,
+                    "searched": a.resolved_query},
+    citations=lambda a: [{"n": c.n, "title": c.title or c.doc_id, "organisation": c.organisation, "quote": c.quote,
+                          "url": _doc_url(c.doc_id, int(c.passage_id.rsplit("#", 1)[1]))} for c in a.citations],
+    done=lambda a: {"answer": a.answer, "abstained": a.abstained},
+)
 
 
 @web.post("/chiedi/voto", response_class=HTMLResponse)

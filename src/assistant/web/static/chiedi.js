@@ -75,8 +75,15 @@
         node.classList.add("astenuta");
         node.querySelector(".cercato").textContent = "Ho cercato: «" + payload.searched + "»";
       }
-    } else if (event === "delta") {
+    } else if (event === "draft") {
+      // A language model's text as it is written, shown as a draft until the verified answer replaces it.
+      if (!answer.classList.contains("bozza")) { answer.textContent = ""; answer.classList.add("bozza"); }
       answer.textContent += payload.text;
+    } else if (event === "delta") {
+      if (answer.classList.contains("bozza")) { answer.textContent = ""; answer.classList.remove("bozza"); }
+      answer.textContent += payload.text;
+    } else if (event === "error") {
+      fail(node, payload.message);
     } else if (event === "citations") {
       const list = node.querySelector(".fonti");
       for (const c of payload.citations) {
