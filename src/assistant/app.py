@@ -12,13 +12,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from assistant import __version__
 from assistant.answers.service import AskService
 from assistant.api import errors, openapi
-from assistant.api.guards import AuthThrottle, Guard, RateLimiter
 from assistant.api.routes import health, v1
 from assistant.core.config import Settings
 from assistant.models.e5 import warm_up
 from assistant.search.retrieval import Searcher
 from assistant.services.container import Services, upload_runner
 from assistant.services.feedback import FeedbackStore
+from assistant.services.guards import AuthThrottle, Guard, RateLimiter
 from assistant.storage.records import EmbedderMismatch, StoreUnavailable
 from assistant.storage.store import Store
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from assistant.answers.types import Answer
-from assistant.api.models import AskResponse, DocumentOut, JobError, JobOut, PassageOut, SearchFilters, SearchHitOut
+from assistant.api.models import AskResponse, DocumentOut, JobOut, PassageOut, SearchFilters, SearchHitOut
 from assistant.search.retrieval import Hit
 from assistant.services.jobs import Job
+from assistant.services.uploads import job_view
 from assistant.storage.filters import Filters
 from assistant.storage.records import DocumentRecord
 
@@ -46,7 +47,4 @@ def answer_out(a: Answer) -> AskResponse:
 
 
 def job_out(j: Job) -> JobOut:
-    return JobOut(id=j.id, state=j.state, stage=j.stage, file=j.file, doc_id=j.doc_id, created_at=j.created_at,
-                  started_at=j.started_at, finished_at=j.finished_at,
-                  document=document_out(j.result) if j.result is not None else None, changed=j.changed,
-                  error=JobError(status=j.error[0], message=j.error[1]) if j.error else None)
+    return JobOut.model_validate(job_view(j))

@@ -9,22 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from assistant.services.errors import error_response
 from assistant.storage.records import EmbedderMismatch, StoreUnavailable
 
 log = logging.getLogger("assistant.api")
-
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          408: "request_timeout", 409: "conflict", 421: "misdirected_request",
-          413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_input", 429: "rate_limited",
-          503: "unavailable"}
-
-
-def error_response(status: int, message: str, details: list[dict] | None = None, headers=None) -> JSONResponse:
-    body: dict = {"code": _CODES.get(status, "error"), "message": message}
-    if details:
-        body["details"] = details
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
-
 
 # Pydantic's messages, said in Italian to the people who read them (the type stays in the details).
 _ITALIAN = {
@@ -117,5 +105,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def on_any(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled", exc_info=exc, extra={"fields": {"path": request.url.path, "error": type(exc).__name__}})
-        return JSONResponse({"error": {"code": "internal", "message": "Errore interno del servizio."}},
-                            status_code=500)
+        return error_response(500, "Errore interno del servizio.")

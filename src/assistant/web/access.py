@@ -17,7 +17,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from assistant.api.guards import caller_of, client_address, key_caller, same_origin, too_many_failures
+from assistant.services.errors import error_response
+from assistant.services.guards import caller_of, client_address, key_caller, same_origin, too_many_failures
 from assistant.web import session as sess
 
 log = logging.getLogger("assistant.web")
@@ -123,8 +124,7 @@ def login(request: Request, key: Annotated[str, Form(max_length=500)] = "",
     settings = request.app.state.settings
     origin = request.headers.get("origin")
     if origin and not same_origin(origin, request.headers.get("host", "")):  # login CSRF: another site logging the browser in
-        return JSONResponse({"error": {"code": "forbidden", "message": "Richiesta da un'altra origine rifiutata."}},
-                            status_code=403)
+        return error_response(403, "Richiesta da un'altra origine rifiutata.")
     throttle, address = request.app.state.auth_throttle, client_address(request.scope)
     wait = throttle.wait(address)
     if wait > 0:
@@ -165,32 +165,28 @@ def _safe_next(target: str) -> str:
 
 
 def csrf_refused() -> JSONResponse:
-    return JSONResponse({"error": {"code": "forbidden", "message": "Modulo scaduto: ricarica la pagina e riprova."}},
-                        status_code=403)
+    return error_response(403, "Modulo scaduto: ricarica la pagina e riprova.")
 
 
 def install_handlers(app) -> None:
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired):
         if request.headers.get("hx-request") or request.method != "GET":
-            return JSONResponse({"error": {"code": "unauthorized", "message": "Sessione scaduta: accedi di nuovo."}},
-                                status_code=401, headers={"HX-Redirect": "/login"})
+            return error_response(401, "Sessione scaduta: accedi di nuovo.", headers={"HX-Redirect": "/login"})
         return RedirectResponse("/login?" + urlencode({"next": exc.next_url}), status_code=303)
 
     @app.exception_handler(TooManyRequests)
     async def too_many(request: Request, exc: TooManyRequests):
         retry = {"Retry-After": str(max(1, math.ceil(exc.wait)))}
         if request.headers.get("hx-request") or request.method != "GET":
-            return JSONResponse({"error": {"code": "rate_limited", "message": exc.message}}, status_code=429,
-                                headers=retry)
+            return error_response(429, exc.message, headers=retry)
         return HTMLResponse(f"<!doctype html><html lang=\"it\"><title>Troppe richieste</title><p>{html.escape(exc.message)}"
                             "</p></html>", status_code=429, headers=retry)
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden):
         if request.method != "GET" or request.headers.get("hx-request"):
-            return JSONResponse({"error": {"code": "forbidden",
-                                           "message": "Riservato agli amministratori."}}, status_code=403)
+            return error_response(403, "Riservato agli amministratori.")
         session, _ = current(request)
         return render(request, "errore.html", {"title": "Accesso riservato",
                                                  "message": "Questa pagina è riservata agli amministratori."},

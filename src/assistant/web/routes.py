@@ -26,6 +26,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from assistant.core.text import mark_terms
 from assistant.services.asking import AnswerStream, Presenter
 from assistant.services.container import Services, services
+from assistant.services.errors import error_response
+from assistant.services.inputs import MAX_QUESTION, clean_text
+from assistant.services.uploads import UPLOAD_FIELDS, accept_upload, job_view
 from assistant.storage.filters import Filters, norm_key
 from assistant.storage.originals import original_of
 from assistant.storage.records import DocumentRecord
@@ -179,8 +182,7 @@ def document_original(request: Request, doc_id: str):
     record = svc.store.get(doc_id)
     path = original_of(svc.uploads, record)
     if path is None:
-        return JSONResponse({"error": {"code": "not_found", "message": "File originale non disponibile."}},
-                            status_code=404)
+        return error_response(404, "File originale non disponibile.")
     # A download, never a page: an uploaded .html must not run in the app's origin, whatever the browser.
     return FileResponse(path, filename=record.source_path.removeprefix("upload:") or path.name,
                         media_type="application/octet-stream", content_disposition_type="attachment")
@@ -208,15 +210,13 @@ async def ask_stream(request: Request):
         cid = body.get("conversation_id") or None
     except (ValueError, AttributeError):
         question, cid = "", None
-    from assistant.api.models import clean_text
-
     try:
         question = clean_text(question, "la domanda").strip()
     except ValueError as exc:
-        return JSONResponse({"error": {"code": "invalid_input", "message": f"{exc}."}}, status_code=422)
-    if not question or len(question) > 1000:
-        message = "Scrivi una domanda." if not question else "La domanda supera i 1000 caratteri."
-        return JSONResponse({"error": {"code": "invalid_input", "message": message}}, status_code=422)
+        return error_response(422, f"{exc}.")
+    if not question or len(question) > MAX_QUESTION:
+        message = "Scrivi una domanda." if not question else f"La domanda supera i {MAX_QUESTION} caratteri."
+        return error_response(422, message)
     stream = AnswerStream(services(request), question, str(cid)[:128] if cid else None, None, session.caller,
                           _PRESENTER)
     await stream.start()  # failing before any byte is sent, it gets the app's usual error response
@@ -282,20 +282,17 @@ async def admin_upload(request: Request):
     session, _ = current(request, need_admin=True)
     if not check_csrf(request, session):
         return csrf_refused()
-    from assistant.api.routes import UPLOAD_FIELDS, accept_upload
-
     svc: Services = services(request)
     form = await request.form(max_files=1, max_fields=20)
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
-        return JSONResponse({"error": {"code": "invalid_input", "message": "Nessun file scelto."}}, status_code=422)
+        return error_response(422, "Nessun file scelto.")
     limit = int(svc.settings.max_upload_mb * 1024 * 1024)
     data = await upload.read(limit + 1)
     fields = {k: (str(form.get(k)) or None) if form.get(k) is not None else None for k in UPLOAD_FIELDS}
     for key, cap in UPLOAD_FIELDS.items():
         if fields[key] and len(fields[key]) > cap:
-            return JSONResponse({"error": {"code": "invalid_input",
-                                           "message": f"Il campo {key} supera i {cap} caratteri."}}, status_code=422)
+            return error_response(422, f"Il campo {key} supera i {cap} caratteri.")
     replace = str(form.get("replace", "")).lower() in ("true", "1", "on")
     return await run_in_threadpool(accept_upload, svc, session.caller, upload.filename or "", data, fields, replace,
                                    upload.content_type)
@@ -304,12 +301,10 @@ async def admin_upload(request: Request):
 @web.get("/gestione/lavori/{job_id}")
 def admin_job(request: Request, job_id: str):
     session, _ = current(request, need_admin=True)
-    from assistant.api.convert import job_out
-
     job = services(request).jobs.get(job_id)
     if job is None or job.owner != session.caller:
-        return JSONResponse({"error": {"code": "not_found", "message": "Caricamento non trovato."}}, status_code=404)
-    return JSONResponse(job_out(job).model_dump())
+        return error_response(404, "Caricamento non trovato.")
+    return JSONResponse(job_view(job))
 
 
 @web.post("/gestione/elimina/{doc_id}", response_class=HTMLResponse)
