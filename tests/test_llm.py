@@ -141,9 +141,10 @@ def test_the_model_never_turns_an_abstention_into_an_answer(fake, api):
     assert ans["abstained"] and ans["citations"] == [] and fake.requests == []
 
 
-def _stream(api, question: str = COST) -> list[tuple[str, dict]]:
+def _stream(api, question: str = COST, path: str = "/v1/ask/stream", headers: dict | None = None
+            ) -> list[tuple[str, dict]]:
     events, event = [], ""
-    with api.stream("POST", "/v1/ask/stream", json={"question": question}) as r:
+    with api.stream("POST", path, json={"question": question}, headers=headers) as r:
         assert r.status_code == 200
         for line in r.iter_lines():
             if line.startswith("event:"):
@@ -173,14 +174,7 @@ def test_the_web_page_gets_the_same_stream_with_the_models_drafts(fake, api):
     page = api.get("/chiedi")
     assert page.status_code == 200, page.text
     token = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text).group(1)
-    events, event = [], ""
-    with api.stream("POST", "/chiedi/stream", json={"question": COST}, headers={"X-CSRF-Token": token}) as r:
-        assert r.status_code == 200
-        for line in r.iter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                events.append((event, json.loads(line[5:])))
+    events = _stream(api, COST, "/chiedi/stream", {"X-CSRF-Token": token})
     kinds = [e for e, _ in events]
     assert kinds[0] == "draft" and kinds[kinds.index("meta"):][-2:] == ["citations", "done"]
     assert "999.999" in "".join(d["text"] for e, d in events if e == "draft")

@@ -31,19 +31,8 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import numpy as np
 import qdrant_edge as qe
 
-from assistant.storage.engines.base import (
-    DENSE,
-    IN_USE,
-    LIGHT_PAYLOAD,
-    SPARSE,
-    Condition,
-    EngineUnavailable,
-    Hit,
-    Match,
-    Range,
-    describe,
-    point_id,
-)
+from assistant.storage.engines.base import (DENSE, IN_USE, LIGHT_PAYLOAD, SPARSE, Condition, EngineUnavailable, Hit,
+                                            Match, Range, describe, point_id)
 from assistant.storage.engines.rebuild import rebuild_lock, recover_swap, spawn_optimizer
 
 if TYPE_CHECKING:
