@@ -12,6 +12,9 @@ COPY tools/build_wheel.sh ./tools/
 RUN sh tools/build_wheel.sh /wheels python3
 
 FROM python:3.11-slim
+# Tesseract with its Italian data reads scanned PDF pages (ingest/pdf.py).
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-ita \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 app
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from haystack import Document
@@ -13,7 +13,7 @@ from haystack.dataclasses import ByteStream
 from assistant.core.deadline import TimeUp
 from assistant.core.text import CONTROL_CHARS
 
-from .pdf import TextLimit
+from .pdf import OcrUnavailable, TextLimit
 from .structure import html_fields
 
 SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
@@ -82,6 +82,7 @@ _MAGIC = [(b"%PDF-", "PDF"), (b"PK\x03\x04", "ZIP/DOCX"), (b"\x89PNG", "PNG"), (
 class Loaded:
     text: str
     kind: str
+    ocr_pages: list[int] = field(default_factory=list)  # a PDF's pages read by OCR (no text layer)
 
 
 def doc_id_for(path: Path) -> str:
@@ -264,6 +265,10 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
     except TextLimit as exc:
         raise TooLarge(f"the text is longer than {limits.max_chars:,} characters ({exc})",
                        f"il testo supera {limits.max_chars:,} caratteri") from exc
+    except OcrUnavailable as exc:
+        raise LoadError(f"cannot read pdf: {exc}",
+                        "il PDF è una scansione senza testo: per leggerlo serve Tesseract con i dati per "
+                        "l'italiano (su Debian: apt-get install tesseract-ocr tesseract-ocr-ita)") from exc
     except TimeUp:
         raise
     except Exception as exc:  # noqa: BLE001 - a converter crash is this file's failure, not the run's
@@ -282,7 +287,8 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
     if len(text) > limits.max_chars:
         raise TooLarge(f"the text is longer than {limits.max_chars:,} characters",
                        f"il testo supera {limits.max_chars:,} caratteri")
-    return Loaded(text=CONTROL_CHARS.sub("", text), kind=kind)
+    ocr_pages = sorted({n for d in docs for n in d.meta.get("ocr_pages") or []})
+    return Loaded(text=CONTROL_CHARS.sub("", text), kind=kind, ocr_pages=ocr_pages)
 
 
 _LINE_END = (".", ";", ":", "!", "?")

@@ -3,10 +3,15 @@
 Hand-written around pypdf rather than Haystack's PyPDFToDocument: that converter extracts every page before it
 returns, so neither a text limit nor a deadline can stop it midway, and a PDF whose thousand pages share one huge
 content stream held the indexing worker for minutes before the limit was even checked. Here each page is
-extracted, measured and timed on its own; pages are joined with form feeds, as Haystack's converter does."""
+extracted, measured and timed on its own; pages are joined with form feeds, as Haystack's converter does.
+
+A page without a text layer (a scanned act, as many municipal resolutions are published) is read by OCR: the page
+is rendered by PDFium (pypdfium2) and read by Tesseract in Italian (pytesseract); the document's meta lists the
+pages read so (`ocr_pages`)."""
 
 from __future__ import annotations
 
+import re
 from io import BytesIO
 
 from haystack import Document, component
@@ -17,6 +22,15 @@ from assistant.core import deadline
 
 class TextLimit(ValueError):
     """The pages extracted so far already hold more text than allowed."""
+
+
+class OcrUnavailable(RuntimeError):
+    """A page needs OCR and Tesseract (or its Italian data) is not installed."""
+
+
+OCR_MIN_CHARS = 20  # a page with fewer visible characters than this has no usable text layer
+OCR_DPI = 300  # Tesseract reads typed text best at about 300 dpi
+OCR_LANG = "ita"
 
 
 @component
@@ -34,19 +48,24 @@ class PagedPDFToDocument:
             pages: list[str] = []
             total = 0
             extracted: dict[tuple, str] = {}
-            for page in reader.pages:
+            ocr_pages: list[int] = []
+            for number, page in enumerate(reader.pages, 1):
                 deadline.check()
                 key = _drawing(page)
                 text = extracted.get(key) if key is not None else None
                 if text is None:
                     text = page.extract_text() or ""
+                    if len(re.sub(r"\s", "", text)) < OCR_MIN_CHARS and _has_images(page):
+                        text = ocr_page(source.data, number - 1)
+                        ocr_pages.append(number)
                     if key is not None:
                         extracted[key] = text
                 total += len(text)
                 if total > self.max_chars:
                     raise TextLimit(f"more than {self.max_chars:,} characters by page {len(pages) + 1}")
                 pages.append(text)
-            documents.append(Document(content="\f".join(pages), meta=dict(source.meta)))
+            meta = {**source.meta, **({"ocr_pages": ocr_pages} if ocr_pages else {})}
+            documents.append(Document(content="\f".join(pages), meta=meta))
         return {"documents": documents}
 
 
@@ -67,3 +86,48 @@ def _drawing(page) -> tuple | None:
         if len(shared) > 2000:
             return None
     return tuple((r.idnum, r.generation) for r in refs), shared
+
+
+def _has_images(page) -> bool:
+    """Whether the page draws an image (a scan), directly or inside a form: only those are worth OCR."""
+    def images_in(resources, depth: int = 0) -> bool:
+        xobjects = resources.get("/XObject") if resources is not None else None
+        if xobjects is None or depth > 3:
+            return False
+        for ref in xobjects.get_object().values():
+            obj = ref.get_object()
+            if obj.get("/Subtype") == "/Image":
+                return True
+            if obj.get("/Subtype") == "/Form" and images_in(obj.get("/Resources"), depth + 1):
+                return True
+        return False
+
+    try:
+        return images_in(page.get("/Resources"))
+    except Exception:  # noqa: BLE001 - a malformed resource dictionary: treat the page as text
+        return False
+
+
+def ocr_available() -> bool:
+    """Tesseract with its Italian data is installed."""
+    try:
+        import pytesseract
+
+        return OCR_LANG in pytesseract.get_languages(config="")
+    except Exception:  # noqa: BLE001 - not installed, not runnable: the same for the user
+        return False
+
+
+def ocr_page(data: bytes, index: int) -> str:
+    """The text of page `index` (from 0) read by Tesseract in Italian from a 300 dpi rendering."""
+    if not ocr_available():
+        raise OcrUnavailable("page needs OCR: install Tesseract with Italian data (tesseract-ocr-ita)")
+    import pypdfium2
+    import pytesseract
+
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        image = pdf[index].render(scale=OCR_DPI / 72).to_pil()
+    finally:
+        pdf.close()
+    return pytesseract.image_to_string(image, lang=OCR_LANG)

@@ -223,6 +223,8 @@ class Ingestor:
                            f"{words:,} parole: il massimo è {self.settings.max_document_words:,} per documento")
         # The title is read from the cleaned text: a page saved as Markdown may open with its menu.
         passage_meta = document_meta(doc_id, clean_text(loaded.text), meta, source or name)
+        if loaded.ocr_pages:  # the text was read from page images: it may hold OCR errors
+            passage_meta["ocr_pages"] = loaded.ocr_pages
         progress("indicizzazione")
         result = self.pipeline.run({"clean": {"documents": [Document(content=loaded.text, meta=passage_meta)]}})
         passages: list[Document] = result["sentences"]["documents"]

@@ -83,3 +83,19 @@ def make_docx_bomb(path: Path, paragraphs: int, text: str = "a") -> Path:
                     w.write(block)
                 w.write(tail)
     return path
+
+
+def make_scanned_pdf(path: Path, lines: list[str], dpi: int = 200) -> Path:
+    """A PDF whose only page is a picture of typed text (a scanned act): no text layer at all."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = int(8.27 * dpi), int(11.69 * dpi)  # A4
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=int(dpi * 0.16))  # Pillow's own scalable font: no system font needed
+    y = int(dpi * 0.8)
+    for line in lines:
+        draw.text((int(dpi * 0.8), y), line, fill=0, font=font)
+        y += int(dpi * 0.28)
+    image.save(path, "PDF", resolution=dpi)
+    return path
