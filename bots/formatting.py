@@ -15,7 +15,8 @@ def answer_html(answer: dict[str, Any]) -> str:
         lines = ["<b>Fonti:</b>"]
         for c in answer["citations"]:
             org = f" — {html.escape(c['organisation'])}" if c.get("organisation") else ""
-            lines.append(f"[{c['n']}] {html.escape(c['title'] or c['doc_id'])}{org}")
+            page = f", p. {c['page']}" if c.get("page") else ""
+            lines.append(f"[{c['n']}] {html.escape(c['title'] or c['doc_id'])}{org}{page}")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
@@ -37,7 +38,8 @@ def sources_html(citations: list[dict[str, Any]]) -> str:
     blocks = []
     for c in citations:
         org = f" — {html.escape(c['organisation'])}" if c.get("organisation") else ""
-        blocks.append(f"<b>[{c['n']}] {html.escape(c['title'] or c['doc_id'])}</b>{org}\n"
+        page = f", p. {c['page']}" if c.get("page") else ""
+        blocks.append(f"<b>[{c['n']}] {html.escape(c['title'] or c['doc_id'])}</b>{org}{page}\n"
                       f"<i>{html.escape(c['doc_id'])}</i>\n{html.escape(c['passage'])}")
     return "\n\n".join(blocks)
 

@@ -83,6 +83,7 @@ class Loaded:
     text: str
     kind: str
     ocr_pages: list[int] = field(default_factory=list)  # a PDF's pages read by OCR (no text layer)
+    pages: list[str] = field(default_factory=list)  # a PDF's pages as extracted (to place passages on them)
 
 
 def doc_id_for(path: Path) -> str:
@@ -288,7 +289,8 @@ def load_bytes(data: bytes, name: str, limits: Limits | None = None) -> Loaded:
         raise TooLarge(f"the text is longer than {limits.max_chars:,} characters",
                        f"il testo supera {limits.max_chars:,} caratteri")
     ocr_pages = sorted({n for d in docs for n in d.meta.get("ocr_pages") or []})
-    return Loaded(text=CONTROL_CHARS.sub("", text), kind=kind, ocr_pages=ocr_pages)
+    pages = [p for d in docs for p in (d.content or "").split("\f")] if kind == "pdf" else []
+    return Loaded(text=CONTROL_CHARS.sub("", text), kind=kind, ocr_pages=ocr_pages, pages=pages)
 
 
 _LINE_END = (".", ";", ":", "!", "?")

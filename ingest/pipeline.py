@@ -26,11 +26,12 @@ from .chunking import SentenceChunker
 from .cleaning import ItalianWebCleaner, clean_text
 from .loading import Limits, LoadError, TooLarge, doc_id_for, is_supported, load_bytes
 from .metadata import METADATA_FILES, metadata_for
+from .pages import assign_pages
 
 log = logging.getLogger("ingest")
 
 # Bump when cleaning/chunking/embedding changes, so unchanged files are re-indexed once.
-PIPELINE_VERSION = "5"
+PIPELINE_VERSION = "6"
 LEAD_WORDS = 80
 
 
@@ -234,6 +235,8 @@ class Ingestor:
             raise TooLarge(f"{len(passages):,} passages: the limit is {self.settings.max_document_passages:,} "
                            "per document", f"{len(passages):,} passaggi: il massimo è "
                            f"{self.settings.max_document_passages:,} per documento")
+        if loaded.pages:  # a PDF: each passage knows its page, for citations ("p. 3")
+            passages = assign_pages(passages, loaded.pages)
         # The opening of a document says whose and where it is; answerability checks read it with every passage.
         lead = lead_of(passages[0].content or "")
         passages = [replace(d, meta={**d.meta, "lead": lead}) for d in passages]

@@ -99,3 +99,33 @@ def make_scanned_pdf(path: Path, lines: list[str], dpi: int = 200) -> Path:
         y += int(dpi * 0.28)
     image.save(path, "PDF", resolution=dpi)
     return path
+
+
+def make_paged_pdf(path: Path, pages: list[list[str]]) -> Path:
+    """A PDF with a text layer and different lines on each page (Helvetica, WinAnsi), written by hand."""
+    def esc(s: str) -> str:
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    n = len(pages)
+    font_ref = 3 + 2 * n
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{' '.join(f'{3 + i} 0 R' for i in range(n))}] /Count {n} >>".encode()]
+    objects += [f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {3 + n + i} 0 R "
+                f"/Resources << /Font << /F1 {font_ref} 0 R >> >> >>".encode() for i in range(n)]
+    for lines in pages:
+        ops = ["BT", "/F1 11 Tf", "14 TL", "50 780 Td", *(f"({esc(line)}) Tj T*" for line in lines), "ET"]
+        stream = "\n".join(ops).encode("cp1252")
+        objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(bytes(out))
+    return path

@@ -16,6 +16,7 @@ from assistant.answers.types import Answer, Answerer, Citation
 from assistant.core.config import Settings
 from assistant.search.retrieval import Searcher
 from assistant.storage.filters import Filters
+from assistant.storage.records import StoredPassage
 from assistant.storage.store import Store
 
 
@@ -71,7 +72,7 @@ class AskService:
         citations = [
             Citation(n=i, doc_id=p.doc_id, title=p.meta.get("title", ""), organisation=p.meta.get("organisation", ""),
                      passage_id=f"{p.doc_id}#{p.position}", heading=p.meta.get("heading", ""),
-                     quote=" ".join(quotes), passage=p.content)
+                     quote=" ".join(quotes), passage=p.content, page=_page(p, quotes))
             for i, (p, quotes) in enumerate(draft.cited, 1)
         ]
         answer_id = uuid.uuid4().hex
@@ -102,3 +103,12 @@ def default_answerer(store: Store, settings: Settings, threshold: float | None =
 
 def build_service(store: Store, settings: Settings) -> AskService:
     return AskService(store, settings)
+
+
+def _page(passage: StoredPassage, quotes: list[str]) -> int | None:
+    """The PDF page of the first sentence quoted from `passage` (None for documents without pages)."""
+    pages = passage.meta.get("sentence_pages") or []
+    for sentence, page in zip(passage.meta.get("sentences") or [], pages, strict=False):
+        if quotes and sentence and sentence in quotes[0]:
+            return page
+    return passage.meta.get("page")

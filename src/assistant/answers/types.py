@@ -27,6 +27,7 @@ class Citation:
     heading: str
     quote: str
     passage: str
+    page: int | None = None  # the PDF page the cited passage starts on
 
 
 @dataclass

@@ -125,6 +125,7 @@ class CitationOut(BaseModel):
     heading: str
     quote: str
     passage: str
+    page: int | None = Field(default=None, description="the PDF page the cited passage starts on (PDFs only)")
 
 
 class ConstraintOut(BaseModel):

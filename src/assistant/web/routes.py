@@ -228,7 +228,8 @@ _PRESENTER = Presenter(
     meta=lambda a: {"conversation_id": a.conversation_id, "answer_id": a.answer_id, "abstained": a.abstained,
                     "searched": a.resolved_query},
     citations=lambda a: [{"n": c.n, "title": c.title or c.doc_id, "organisation": c.organisation, "quote": c.quote,
-                          "url": _doc_url(c.doc_id, int(c.passage_id.rsplit("#", 1)[1]))} for c in a.citations],
+                          "page": c.page, "url": _doc_url(c.doc_id, int(c.passage_id.rsplit("#", 1)[1]))}
+                         for c in a.citations],
     done=lambda a: {"answer": a.answer, "abstained": a.abstained},
 )
 

@@ -21,7 +21,7 @@ SPARSE = "text-sparse"
 # make up most of a payload (Qdrant Edge's Exclude selector is several times slower than Include).
 LIGHT_PAYLOAD = ["id", "content"] + [f"meta.{k}" for k in (
     "doc_id", "version", "position", "title", "heading", "organisation", "org_key", "source_kind", "source_path",
-    "countries", "country_keys", "themes", "theme_keys", "year", "dates")]
+    "countries", "country_keys", "themes", "theme_keys", "year", "dates", "page")]
 
 
 IN_USE = "the embedded store is open in another process (stop the API or point QDRANT_URL at a server)"

@@ -91,7 +91,7 @@
         li.value = c.n;
         const a = document.createElement("a");
         a.href = c.url;
-        a.textContent = c.title + (c.organisation ? " — " + c.organisation : "");
+        a.textContent = c.title + (c.organisation ? " — " + c.organisation : "") + (c.page ? ", p. " + c.page : "");
         li.appendChild(a);
         list.appendChild(li);
       }
