@@ -1,5 +1,6 @@
 """The metric code on hand-made rankings with known values."""
 
+import json
 import math
 
 import pytest
@@ -65,3 +66,19 @@ def test_chat_form_is_seeded_lowercase_unaccented_and_keeps_the_gold():
 
     plain = core(text)
     assert all(len(core(t["question"])) == len(plain) - 1 for t in chat_questions(qs, typos=True))
+
+
+def test_answer_dumps_are_compared_answer_by_answer(tmp_path):
+    from eval.answer_dump import compare
+
+    def write(name, rows):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+    same = {"id": "a", "answer": "Roma", "abstained": False, "has": True, "words": 1}
+    before = write("before.jsonl", [same, {"id": "b", "answer": "x", "abstained": False, "has": False, "words": 1}])
+    after = write("after.jsonl", [same, {"id": "b", "answer": "", "abstained": True, "has": False, "words": 0}])
+    result = compare(before, after)
+    assert result["compared"] == 2 and result["identical"] == 1 and result["changed"] == ["b"]
+    assert result["before"]["abstained"] == 0.0 and result["after"]["abstained"] == 0.5
