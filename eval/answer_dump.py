@@ -19,11 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from assistant.answers.service import AskService
+from assistant.answers.types import Answer
 from assistant.core.config import Settings
 from assistant.storage.store import Store
 
 from .metrics import holds_answer
 from .stores import load_jsonl
+
+
+def ask_alone(service: AskService, question: str) -> tuple[Answer, str]:
+    """The answer to a question asked on its own (its conversation forgotten at once), and its text without the
+    citation markers."""
+    ans = service.ask(question)
+    service.conversations.reset(ans.conversation_id)
+    return ans, re.sub(r"\[\d+\]", " ", ans.answer)
 
 
 def dump(dataset: Path, out: Path, settings: Settings, limit: int | None = None) -> dict[str, Any]:
@@ -35,9 +44,7 @@ def dump(dataset: Path, out: Path, settings: Settings, limit: int | None = None)
         queries = load_jsonl(dataset / "queries.jsonl")[:limit]
         with out.open("w", encoding="utf-8") as fh:
             for item in queries:
-                ans = service.ask(item["question"])
-                service.conversations.reset(ans.conversation_id)
-                text = re.sub(r"\[\d+\]", " ", ans.answer)
+                ans, text = ask_alone(service, item["question"])
                 fh.write(json.dumps({"id": item["id"], "question": item["question"], "abstained": ans.abstained,
                                      "answer": text, "has": (not ans.abstained) and holds_answer(text, item["answers"]),
                                      "words": len(text.split())}, ensure_ascii=False) + "\n")

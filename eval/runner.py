@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import sys
 import time
@@ -273,14 +272,13 @@ def evaluate_dataset_answers(store: Store, settings: Settings, queries: list[dic
     from assistant.answers.selector import QuestionInfo, coverage
     from assistant.answers.service import AskService
 
+    from .answer_dump import ask_alone
 
     service = AskService(store, settings)
     idf = idf_function(store)
     rows = []
     for item in tqdm(queries, desc="answers", unit="q", file=sys.stderr):
-        ans = service.ask(item["question"])
-        service.conversations.reset(ans.conversation_id)
-        text = re.sub(r"\[\d+\]", " ", ans.answer)
+        ans, text = ask_alone(service, item["question"])
         first = ans.citations[0].quote if ans.citations else ""
         top = service.searcher.passages(item["question"], limit=1)
         baseline = ""

@@ -7,20 +7,17 @@ Haystack's splitters count pages only on their own input, which here is the clea
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from haystack import Document
 
-from assistant.core.text import strip_accents
-
-_WORD = re.compile(r"[0-9]+|[^\W\d_]+")
+from assistant.core.text import strip_accents, words
 PROBE = 5  # consecutive words that place a passage: few enough to survive cleaning, enough to be unambiguous
 SCAN = 120  # how far into a passage to look for a probe found only once
 
 
 def _words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(strip_accents(text))]
+    return [m.group(0).lower() for m in words(strip_accents(text))]
 
 
 def assign_pages(passages: list[Document], pages: list[str]) -> list[Document]:
@@ -28,15 +25,15 @@ def assign_pages(passages: list[Document], pages: list[str]) -> list[Document]:
     of each of its sentences. A sentence not found gets the page of the one before it (pages only move forward)."""
     if len(pages) < 2:
         return [replace(p, meta={**p.meta, "page": 1}) for p in passages] if pages else passages
-    words: list[str] = []
+    doc_words: list[str] = []
     page_of: list[int] = []
     for number, text in enumerate(pages, 1):
         found = _words(text)
-        words += found
+        doc_words += found
         page_of += [number] * len(found)
     index: dict[tuple[str, ...], list[int]] = {}
-    for i in range(len(words) - PROBE + 1):
-        index.setdefault(tuple(words[i : i + PROBE]), []).append(i)
+    for i in range(len(doc_words) - PROBE + 1):
+        index.setdefault(tuple(doc_words[i : i + PROBE]), []).append(i)
     out, cursor, page = [], 0, 1
     for passage in passages:
         sentences = passage.meta.get("sentences") or [passage.content or ""]
@@ -53,9 +50,9 @@ def assign_pages(passages: list[Document], pages: list[str]) -> list[Document]:
             base = max(at - offset, cursor)  # where the passage's first word is in the document
             pages_of_sentences = [page_of[min(base + s, len(page_of) - 1)] for s in starts]
             cursor = base  # the next passage starts here or later (passages overlap by a sentence)
-        page = pages_of_sentences[0] if pages_of_sentences else page
-        out.append(replace(passage, meta={**passage.meta, "page": page, "sentence_pages": pages_of_sentences}))
-        page = pages_of_sentences[-1] if pages_of_sentences else page
+        out.append(replace(passage, meta={**passage.meta, "page": pages_of_sentences[0],
+                                          "sentence_pages": pages_of_sentences}))
+        page = pages_of_sentences[-1]
     return out
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from starlette.exceptions import HTTPException
 
 from assistant.core.config import Settings
+from assistant.services.errors import error_body
 
 _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # On every response: scripts and styles only from the app's own files (no inline code, so injected markup cannot
@@ -188,38 +189,37 @@ class Guard:
         if not s.api_key_roles:
             # Open mode: a page on another site must not drive the API through the user's browser.
             if not s.allow_open_network and not is_loopback(headers.get("host", "")):
-                return await _reply(send, 421, "misdirected_request",
+                return await _reply(send, 421,
                                     "Host non consentito: senza chiavi API il servizio risponde solo su localhost.")
             origin = headers.get("origin")
             if origin and method in _UNSAFE and not self._origin_ok(origin, headers.get("host", "")):
-                return await _reply(send, 403, "forbidden", "Richiesta da un'altra origine rifiutata.")
+                return await _reply(send, 403, "Richiesta da un'altra origine rifiutata.")
         elif path.startswith("/v1/") and method != "OPTIONS":
             address = client_address(scope)
             wait = self.throttle.wait(address) if _bearer(scope) else 0.0
             if wait > 0:  # an address that kept guessing keys waits, whatever key it tries now
                 message, retry = too_many_failures(wait)
-                return await _reply(send, 429, "rate_limited", message, retry)
+                return await _reply(send, 429, message, retry)
             if s.role_of(_bearer(scope)) is None:
                 # Before the body: a caller without a valid key never gets to send megabytes.
                 if _bearer(scope):
                     self.throttle.failed(address)
                 message = "Chiave API non valida." if _bearer(scope) else \
                     "Chiave API mancante: usa l'header Authorization: Bearer <chiave>."
-                return await _reply(send, 401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+                return await _reply(send, 401, message, {"WWW-Authenticate": "Bearer"})
 
         limit = self._body_limit(method, path)
         length = headers.get("content-length")
         if length is not None:
             if not length.strip().isdigit():
-                return await _reply(send, 400, "bad_request", "Content-Length non valido.")
+                return await _reply(send, 400, "Content-Length non valido.")
             if int(length) > limit:
-                return await _reply(send, 413, "payload_too_large", _too_large(limit))
+                return await _reply(send, 413, _too_large(limit))
 
         if self.limiter is not None and path.startswith("/v1/"):
             wait = self.limiter.retry_after(scope["state"]["caller"])
             if wait > 0:
-                return await _reply(send, 429, "rate_limited",
-                                    "Troppe richieste: riprova tra qualche secondo.",
+                return await _reply(send, 429, "Troppe richieste: riprova tra qualche secondo.",
                                     {"Retry-After": str(max(1, math.ceil(wait)))})
 
         received = 0
@@ -251,15 +251,14 @@ class Guard:
             await send(message)
 
         if self.in_progress >= s.max_requests_in_progress:  # real work only: idle sockets are not counted
-            return await _reply(send, 503, "unavailable", "Il servizio è molto carico: riprova tra qualche secondo.",
+            return await _reply(send, 503, "Il servizio è molto carico: riprova tra qualche secondo.",
                                 {"Retry-After": "2"})
         self.in_progress += 1
         try:
             await self.app(scope, guarded_receive, tracked_send)
         except (BodyTooLarge, SlowClient) as exc:  # raised where no handler turned them into a response
             if not started:
-                code = "payload_too_large" if exc.status_code == 413 else "request_timeout"
-                await _reply(send, exc.status_code, code, str(exc.detail))
+                await _reply(send, exc.status_code, str(exc.detail))
         finally:
             self.in_progress -= 1
 
@@ -276,8 +275,8 @@ def _too_large(limit: int) -> str:
     return f"Il corpo della richiesta supera il limite di {limit / 1024 / 1024:.1f} MB."
 
 
-async def _reply(send, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode()
+async def _reply(send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps(error_body(status, message), ensure_ascii=False).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
            (b"connection", b"close")]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
