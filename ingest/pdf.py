@@ -12,6 +12,7 @@ pages read so (`ocr_pages`)."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from io import BytesIO
 
 from haystack import Document, component
@@ -108,12 +109,19 @@ def _has_images(page) -> bool:
         return False
 
 
+@lru_cache(maxsize=1)
+def _tesseract_languages() -> frozenset[str]:
+    """Asked of the tesseract binary once per process (a subprocess); a failure is not cached: installing
+    Tesseract later works without a restart."""
+    import pytesseract
+
+    return frozenset(pytesseract.get_languages(config=""))
+
+
 def ocr_available() -> bool:
     """Tesseract with its Italian data is installed."""
     try:
-        import pytesseract
-
-        return OCR_LANG in pytesseract.get_languages(config="")
+        return OCR_LANG in _tesseract_languages()
     except Exception:  # noqa: BLE001 - not installed, not runnable: the same for the user
         return False
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from assistant.answers.types import Answer
 from assistant.api.convert import answer_out, document_out, filters_from, hit_out, job_out
 from assistant.api.deps import AdminRole, ReadRole
 from assistant.api.models import (
@@ -29,7 +30,7 @@ from assistant.api.models import (
     SearchResponse,
     WireBool,
 )
-from assistant.services.asking import AnswerStream, Presenter, ask_and_record
+from assistant.services.asking import AnswerStream, StreamView, ask_and_record
 from assistant.services.container import ServicesDep, services
 from assistant.services.uploads import UPLOAD_FIELDS, YEARS, accept_upload
 from assistant.storage.records import StoreUnavailable
@@ -129,17 +130,16 @@ def ask(req: AskRequest, svc: ServicesDep, request: Request) -> AskResponse:
                  "not yet verified), then `meta`, `delta`*, `citations`, `done` (the verified answer)")
 async def ask_stream(req: AskRequest, svc: ServicesDep, request: Request) -> StreamingResponse:
     stream = AnswerStream(svc, req.question, req.conversation_id, filters_from(req.filters), _caller(request),
-                          _PRESENTER)
+                          _stream_view)
     await stream.start()  # an answer that fails before any byte is sent gets the usual JSON error
     return StreamingResponse(stream.events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-_PRESENTER = Presenter(
-    meta=lambda a: {"conversation_id": a.conversation_id, "answer_id": a.answer_id, "abstained": a.abstained,
-                    "answerer": a.answerer},
-    citations=lambda a: [c.model_dump() for c in answer_out(a).citations],
-    done=lambda a: answer_out(a).model_dump(),
-)
+def _stream_view(a: Answer) -> StreamView:
+    done = answer_out(a).model_dump()
+    return StreamView(meta={"conversation_id": a.conversation_id, "answer_id": a.answer_id,
+                            "abstained": a.abstained, "answerer": a.answerer},
+                      citations=done["citations"], done=done)
 
 
 @v1.delete("/conversations/{conversation_id}", dependencies=[ReadRole], tags=["ask"], response_model=ForgottenOut,

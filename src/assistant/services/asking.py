@@ -43,12 +43,15 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
 
 
 @dataclass
-class Presenter:
+class StreamView:
     """How an adapter shows an answer in the stream: the data of its `meta`, `citations` and `done` events."""
 
-    meta: Callable[[Answer], dict[str, Any]]
-    citations: Callable[[Answer], list[dict[str, Any]]]
-    done: Callable[[Answer], dict[str, Any]]
+    meta: dict[str, Any]
+    citations: list[dict[str, Any]]
+    done: dict[str, Any]
+
+
+Presenter = Callable[[Answer], StreamView]
 
 
 class AnswerStream:
@@ -90,16 +93,15 @@ class AnswerStream:
             break
         try:
             ans = self._task.result()
-            meta, citations, done = (self.presenter.meta(ans), self.presenter.citations(ans),
-                                     self.presenter.done(ans))
+            view = self.presenter(ans)
         except Exception as exc:  # noqa: BLE001 - the stream has started: say it in the stream
             log.warning("ask_stream_failed", extra={"fields": {"error": type(exc).__name__}})
             yield sse("error", {"code": "unavailable", "message": "Risposta non disponibile: riprova tra poco."})
             return
-        yield sse("meta", meta)
+        yield sse("meta", view.meta)
         words = ans.answer.split(" ")
         for i in range(0, len(words), DELTA_WORDS):
             more = i + DELTA_WORDS < len(words)
             yield sse("delta", {"text": " ".join(words[i : i + DELTA_WORDS]) + (" " if more else "")})
-        yield sse("citations", {"citations": citations})
-        yield sse("done", done)
+        yield sse("citations", {"citations": view.citations})
+        yield sse("done", view.done)

@@ -23,8 +23,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 
+from assistant.answers.types import Answer
 from assistant.core.text import mark_terms
-from assistant.services.asking import AnswerStream, Presenter
+from assistant.services.asking import AnswerStream, StreamView
 from assistant.services.container import Services, services
 from assistant.services.errors import error_response
 from assistant.services.inputs import MAX_QUESTION, clean_text
@@ -218,20 +219,20 @@ async def ask_stream(request: Request):
         message = "Scrivi una domanda." if not question else f"La domanda supera i {MAX_QUESTION} caratteri."
         return error_response(422, message)
     stream = AnswerStream(services(request), question, str(cid)[:128] if cid else None, None, session.caller,
-                          _PRESENTER)
+                          _stream_view)
     await stream.start()  # failing before any byte is sent, it gets the app's usual error response
     return StreamingResponse(stream.events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 # The page shows each source as a link to the passage in its document, and the answer's text when it is done.
-_PRESENTER = Presenter(
-    meta=lambda a: {"conversation_id": a.conversation_id, "answer_id": a.answer_id, "abstained": a.abstained,
-                    "searched": a.resolved_query},
-    citations=lambda a: [{"n": c.n, "title": c.title or c.doc_id, "organisation": c.organisation, "quote": c.quote,
-                          "page": c.page, "url": _doc_url(c.doc_id, int(c.passage_id.rsplit("#", 1)[1]))}
-                         for c in a.citations],
-    done=lambda a: {"answer": a.answer, "abstained": a.abstained},
-)
+def _stream_view(a: Answer) -> StreamView:
+    return StreamView(
+        meta={"conversation_id": a.conversation_id, "answer_id": a.answer_id, "abstained": a.abstained,
+              "searched": a.resolved_query},
+        citations=[{"n": c.n, "title": c.title or c.doc_id, "organisation": c.organisation, "quote": c.quote,
+                    "page": c.page, "url": _doc_url(c.doc_id, int(c.passage_id.rsplit("#", 1)[1]))}
+                   for c in a.citations],
+        done={"answer": a.answer, "abstained": a.abstained})
 
 
 @web.post("/chiedi/voto", response_class=HTMLResponse)
